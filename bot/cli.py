@@ -1,0 +1,202 @@
+"""The `eks504` command: check a Service, lint manifests, or serve the Slack app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.cache import MemoryCache, ResultCache, cache_from_env
+from bot.service import LiveChecker
+from checks.collect.settings import Connection
+from checks.errors import Eks504Error, InputError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_duration(text: str) -> int:
+    """``1h``, ``30m``, ``90s``, ``1h30m`` or plain seconds -> seconds (at least 60)."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 1h, 30m or 90s")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total < 60:
+        raise argparse.ArgumentTypeError("the window must be at least one minute")
+    if total > 14 * 24 * 3600:
+        raise argparse.ArgumentTypeError("the window can be at most 14 days")
+    return total
+
+
+def parse_target(ask: str, namespace: str | None) -> tuple[str, str]:
+    """``NS/SVC`` or ``SVC`` with ``-n NS`` -> (namespace, service), validated."""
+    if "/" in ask:
+        ns, _, svc = ask.partition("/")
+        if namespace and namespace != ns:
+            raise InputError(f"`{ask}` names namespace {ns} but -n says {namespace}.")
+    else:
+        ns, svc = namespace or "default", ask
+    for kind, value in (("namespace", ns), ("service", svc)):
+        if not _NAME.match(value):
+            raise InputError(
+                f"`{value}` is not a valid {kind} name.",
+                "Kubernetes names are lower-case letters, digits and '-', at most 63 "
+                "characters, e.g. `shop/web`.",
+            )
+    return ns, svc
+
+
+def resolve_scenario(value: str) -> Path:
+    """A scenario path, or the name of a bundled one (``s2``, ``s2-clb-nginx-keepalive-30s``)."""
+    from sandbox.scenario import BUNDLED_DIR
+
+    path = Path(value)
+    if path.exists():
+        return path
+    matches = sorted(BUNDLED_DIR.glob(f"{value.lower()}*.yaml"))
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(p.stem for p in sorted(BUNDLED_DIR.glob("*.yaml")))
+    raise InputError(f"No scenario file {value}.", f"Bundled scenarios: {names}.")
+
+
+@contextmanager
+def checker_for(args: argparse.Namespace, cache: ResultCache) -> Iterator[tuple[LiveChecker, str]]:
+    """A checker for the live cluster, or for a sandbox started from ``--scenario``; yields
+    it with the default ask (the scenario's)."""
+    window = args.window
+    ttl = int(os.environ.get("EKS504_CACHE_TTL", "300"))
+    if args.scenario:
+        from sandbox.scenario import load
+        from sandbox.world import World
+
+        scenario = load(resolve_scenario(args.scenario))
+        with World(scenario) as world:
+            assert world.connection is not None
+            yield LiveChecker(world.connection, cache, ttl_s=ttl, window_s=window), scenario.ask
+        return
+    connection = Connection(
+        kubeconfig=os.environ.get("KUBECONFIG") or None,
+        context=args.context,
+        region=args.region,
+        aws_profile=args.profile,
+        aws_endpoint_url=os.environ.get("EKS504_AWS_ENDPOINT_URL") or None,
+        cluster=args.cluster or args.context or "default",
+    )
+    yield LiveChecker(connection, cache, ttl_s=ttl, window_s=window), ""
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot import render_text
+    from checks.models import Target
+
+    cache: ResultCache = cache_from_env() if os.environ.get("REDIS_URL") else MemoryCache()
+    with checker_for(args, cache) as (checker, default_ask):
+        ask = args.target or default_ask
+        if not ask:
+            raise InputError("Say which Service to check: `eks504 check NAMESPACE/SERVICE`.")
+        namespace, service = parse_target(ask, args.namespace)
+        outcome = checker.check(
+            Target(namespace, service, checker.connection.cluster), fresh=args.fresh
+        )
+    report = outcome.report
+    if args.format == "json":
+        out = render_text.render_json(report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
+    elif args.format == "slack":
+        from bot import render_slack
+
+        out = render_slack.to_json(
+            render_slack.render(report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
+        )
+    else:
+        out = render_text.render(
+            report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, stream=sys.stdout
+        )
+    sys.stdout.write(out)
+    return EXIT_FINDINGS if report.failed else EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from bot import lint_cli
+
+    return lint_cli.run(args.paths, args.format)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.slack_app import serve
+
+    cache = cache_from_env()
+    with checker_for(args, cache) as (checker, _):
+        serve(checker, http_port=args.http)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eks504",
+        description="Find why a Service on Amazon EKS returns 504/502 behind an AWS load "
+        "balancer, and how to fix it.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def where(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scenario", help="run against the sandbox seeded from this scenario "
+                       "file (or a bundled scenario's name) instead of a cluster")
+        p.add_argument("--window", type=parse_duration, default=3600,
+                       help="how far back to read metrics (default 1h)")
+        p.add_argument("--context", help="kubeconfig context (default: the current one)")
+        p.add_argument("--region", help="AWS region (default: as the AWS CLI would)")
+        p.add_argument("--profile", help="AWS profile (default: as the AWS CLI would)")
+        p.add_argument("--cluster", help="name for the cluster in reports and cache keys")
+
+    check = sub.add_parser("check", help="diagnose one Service")
+    check.add_argument("target", nargs="?", default="", help="NAMESPACE/SERVICE, or SERVICE with -n")
+    check.add_argument("-n", "--namespace")
+    check.add_argument("--format", choices=("text", "json", "slack"), default="text")
+    check.add_argument("--fresh", action="store_true", help="ignore a cached result")
+    where(check)
+    check.set_defaults(func=cmd_check)
+
+    lint = sub.add_parser("lint", help="judge manifests offline (for CI)")
+    lint.add_argument("paths", nargs="+", help="files, folders, or - for stdin")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.set_defaults(func=cmd_lint)
+
+    serve = sub.add_parser("serve", help="run the Slack app")
+    serve.add_argument("--http", type=int, default=3000, metavar="PORT",
+                       help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000)")
+    where(serve)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        # moto and werkzeug log every sandbox request at INFO.
+        for noisy in ("werkzeug", "moto", "aiohttp.access", "botocore", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except Eks504Error as err:
+        sys.stderr.write(f"eks504: {err}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

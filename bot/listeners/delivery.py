@@ -1,0 +1,157 @@
+"""Running a check for a listener and delivering the result to Slack.
+
+Shared by the slash command, mentions and the Re-run button: they differ only in where
+the answer goes (a new thread, an existing thread, or only to the user who asked).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.commands import mrkdwn_code
+from bot.render_slack import SlackMessages, pack, render, render_error
+from bot.service import Checker, CheckOutcome
+from checks.errors import Eks504Error
+from checks.models import Target
+
+logger = logging.getLogger(__name__)
+
+# chat.postMessage errors that mean "the bot cannot post here", not "something broke".
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+INVITE = (
+    ":information_source: I cannot post in this channel, so only you see this answer. "
+    "Invite me with `/invite @eks504` to get results in a thread everyone can see."
+)
+POST_FAILED = (
+    ":warning: I found the answer for {target} but Slack did not let me post it ({error}). "
+    "Try again, or ask whoever runs eks504 to look at its logs."
+)
+
+
+def checking(target: Target) -> str:
+    return f":hourglass_flowing_sand: Checking {mrkdwn_code(target.ask)}…"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where an answer goes.
+
+    ``thread_ts`` None starts a new thread under the parent message; ``respond`` (the
+    request's response_url) carries ephemeral answers and errors when it is set.
+    """
+
+    client: WebClient
+    channel: str
+    thread_ts: str | None = None
+    respond: Respond | None = None
+    # Only the asking user may see the answer (e.g. a click in an ephemeral message).
+    ephemeral_only: bool = False
+
+
+def _post(client: WebClient, channel: str, thread_ts: str | None, message: dict[str, Any]) -> str:
+    started = time.monotonic()
+    try:
+        answer = client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message,
+        )
+    except SlackApiError as err:
+        logger.info(
+            "chat.postMessage in %s (thread %s): %s in %.2f s",
+            channel,
+            thread_ts,
+            err.response.get("error"),
+            time.monotonic() - started,
+        )
+        raise
+    logger.info(
+        "chat.postMessage in %s (thread %s): ok in %.2f s",
+        channel,
+        thread_ts,
+        time.monotonic() - started,
+    )
+    return str(answer["ts"])
+
+
+def _respond_all(respond: Respond, messages: list[dict[str, Any]]) -> None:
+    for message in messages:
+        answer = respond(response_type="ephemeral", replace_original=False, **message)
+        logger.info("response_url post: HTTP %s", answer.status_code)
+
+
+def say(dest: Destination, message: dict[str, Any]) -> None:
+    """One message: ephemeral through the response URL if there is one, else in the thread."""
+    if dest.respond is not None:
+        _respond_all(dest.respond, [message])
+        return
+    try:
+        _post(dest.client, dest.channel, dest.thread_ts, message)
+    except SlackApiError:
+        logger.warning("could not tell %s in %s what happened", dest.thread_ts, dest.channel)
+
+
+def deliver(dest: Destination, messages: SlackMessages, outcome: CheckOutcome) -> None:
+    """Post the parent, then each reply in its thread; fall back to ephemeral answers."""
+    if dest.ephemeral_only and dest.respond is not None:
+        _respond_all(dest.respond, pack(messages))
+        return
+    try:
+        root = _post(dest.client, dest.channel, dest.thread_ts, messages.parent)
+    except SlackApiError as err:
+        error = str(err.response.get("error"))
+        if dest.respond is None:
+            logger.exception("could not post the result for %s", messages.target.ask)
+            return
+        if error in NOT_A_MEMBER:
+            intro_messages = render(
+                outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, intro=INVITE
+            )
+            _respond_all(dest.respond, pack(intro_messages))
+        else:
+            logger.exception("could not post the result for %s", messages.target.ask)
+            text = POST_FAILED.format(target=mrkdwn_code(messages.target.ask), error=error)
+            _respond_all(dest.respond, [{"text": text}])
+        return
+
+    thread_ts = dest.thread_ts or root
+    for reply in messages.replies:
+        try:
+            _post(dest.client, dest.channel, thread_ts, reply)
+        except SlackApiError:
+            # One reply Slack refuses must not hide the others.
+            logger.exception("could not post a reply for %s", messages.target.ask)
+
+
+def check_and_deliver(
+    checker: Checker, target: Target, dest: Destination, *, fresh: bool = False
+) -> None:
+    """Run the check and deliver its result, or a plain-words message if it could not run."""
+    started = time.monotonic()
+    try:
+        outcome = checker.check(target, fresh=fresh)
+        logger.info(
+            "check of %s: %s (cache hit %s) in %.2f s",
+            target.ask,
+            outcome.report.verdict(),
+            outcome.cache_hit,
+            time.monotonic() - started,
+        )
+        messages = render(outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
+        deliver(dest, messages, outcome)
+    except Eks504Error as err:
+        logger.info("check of %s could not run: %s", target.ask, err)
+        say(dest, render_error(err, target.ask))
+    except Exception as err:
+        logger.exception("check of %s failed unexpectedly", target.ask)
+        say(dest, render_error(err, target.ask))

@@ -1,0 +1,52 @@
+"""``@eks504 check NS/SVC`` mentions: answered in the mention's thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.commands import USAGE, parse
+from bot.listeners.delivery import Destination, check_and_deliver, say
+from bot.service import Checker
+
+logger = logging.getLogger(__name__)
+
+# Shown on the mention while the check runs, so the asker knows it was heard.
+WORKING_REACTION = "eyes"
+
+
+def register(app: App, checker: Checker) -> None:
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    def answer(event: dict[str, Any], client: WebClient) -> None:
+        parsed = parse(event.get("text", ""))
+        channel = event["channel"]
+        # A mention inside a thread is answered there; elsewhere it starts a thread.
+        dest = Destination(
+            client=client, channel=channel, thread_ts=event.get("thread_ts") or event["ts"]
+        )
+        logger.info(
+            "mention %s from %s in %s",
+            parsed.target.ask if parsed.target else parsed.kind,
+            event.get("user"),
+            channel,
+        )
+        if parsed.kind == "help":
+            say(dest, {"text": USAGE})
+            return
+        if parsed.kind == "invalid":
+            say(dest, {"text": parsed.message})
+            return
+        assert parsed.target is not None
+        try:
+            client.reactions_add(channel=channel, timestamp=event["ts"], name=WORKING_REACTION)
+        except SlackApiError as err:
+            logger.debug("reactions.add refused: %s", err.response.get("error"))
+        check_and_deliver(checker, parsed.target, dest)
+
+    app.event("app_mention")(ack=acknowledge, lazy=[answer])

@@ -1,0 +1,377 @@
+"""Block Kit rendering of a :class:`~checks.models.Report`.
+
+A report becomes a parent message (verdict, load balancers, Re-run button), one thread reply
+per failing or warning finding, and a closing reply with what passed and what could not be
+checked. Slack's limits are enforced here, at the edge: 50 blocks a message, 3000 characters
+a section, 150 a header, 75 a button label, 40000 the ``text`` fallback. What does not fit
+is cut with a note that says how much was left out and how to see all of it.
+
+Every value that comes from a cluster or AWS is escaped for mrkdwn (``&``, ``<``, ``>``),
+code blocks included, so nothing in a report can turn into a mention or a link.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.commands import escape_mrkdwn, mrkdwn_code
+from checks.errors import Eks504Error
+from checks.models import Finding, LoadBalancerSummary, Report, Status, Target
+
+logger = logging.getLogger(__name__)
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_CONTEXT_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_FALLBACK_TEXT = 40000
+
+RERUN_ACTION_ID = "eks504_rerun"
+
+_EMOJI = {
+    Status.FAIL: ":red_circle:",
+    Status.WARN: ":large_orange_circle:",
+    Status.UNKNOWN: ":white_circle:",
+    Status.PASS: ":large_green_circle:",
+}
+_LB_TYPES = {
+    "classic": "Classic LB",
+    "application": "ALB",
+    "network": "NLB",
+}
+_FENCE = "```"
+
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SlackMessages:
+    """``parent`` goes to the channel; ``replies`` go, in order, to its thread."""
+
+    parent: dict[str, Any]
+    replies: list[dict[str, Any]]
+    target: Target = field(default_factory=lambda: Target(namespace="", service=""))
+
+
+# ---------------------------------------------------------------------------
+# Text that fits
+
+
+def _shorten(text: str, limit: int, marker: str = "…") -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(marker)] + marker
+
+
+def _escaped_pieces(raw: str, limit: int) -> list[str]:
+    """``raw`` escaped and cut into pieces of at most ``limit`` characters.
+
+    Cutting after escaping could split an entity such as ``&amp;``; this cuts between
+    the escaped forms of whole characters instead.
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in raw:
+        piece = escape_mrkdwn(char)
+        if size + len(piece) > limit and current:
+            pieces.append("".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += len(piece)
+    pieces.append("".join(current))
+    return pieces
+
+
+def _pack(items: Iterable[str], limit: int, sep: str = "\n") -> list[tuple[str, int]]:
+    """Join already-escaped ``items`` with ``sep`` into chunks of at most ``limit``.
+
+    Returns each chunk with the number of items it carries, so that a cut can say how much
+    it left out. An item longer than ``limit`` is shortened (callers pre-cut long lines).
+    """
+    chunks: list[tuple[str, int]] = []
+    current: list[str] = []
+    size = 0
+    for raw_item in items:
+        item = _shorten(raw_item, limit)
+        extra = len(item) + (len(sep) if current else 0)
+        if current and size + extra > limit:
+            chunks.append((sep.join(current), len(current)))
+            current, size, extra = [], 0, len(item)
+        current.append(item)
+        size += extra
+    if current:
+        chunks.append((sep.join(current), len(current)))
+    return chunks
+
+
+def _escaped_lines(raw: str, limit: int) -> list[str]:
+    lines: list[str] = []
+    for raw_line in raw.splitlines() or [""]:
+        lines.extend(_escaped_pieces(raw_line, limit))
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Blocks
+
+
+def _section(text: str) -> Block:
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": _shorten(text or " ", MAX_SECTION_TEXT)},
+    }
+
+
+def _context(text: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _shorten(text or " ", MAX_CONTEXT_TEXT)}],
+    }
+
+
+def _header(text: str) -> Block:
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": _shorten(text, MAX_HEADER_TEXT), "emoji": True},
+    }
+
+
+def _button(label: str, action_id: str, value: str) -> Block:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": _shorten(label, MAX_BUTTON_TEXT), "emoji": True},
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+
+
+def _cut_note(left_out: int, what: str, target: Target) -> Block:
+    return _context(
+        f"… {left_out} more {what}; run `eks504 check {escape_mrkdwn(target.ask)}` for all"
+    )
+
+
+def _fit(
+    head: Sequence[Block],
+    body: Sequence[tuple[Block, int]],
+    tail: Sequence[Block],
+    target: Target,
+) -> list[Block]:
+    """``head``, ``body``, ``tail`` in at most MAX_BLOCKS blocks, cutting the body's end.
+
+    Each body block comes with the number of lines it carries, for the note that replaces
+    whatever does not fit.
+    """
+    budget = MAX_BLOCKS - len(head) - len(tail)
+    if len(body) <= budget:
+        return [*head, *(block for block, _ in body), *tail]
+    kept = body[: budget - 1]
+    left_out = sum(lines for _, lines in body[budget - 1 :])
+    logger.debug("cut %d lines to fit %d blocks for %s", left_out, MAX_BLOCKS, target.ask)
+    return [*head, *(block for block, _ in kept), _cut_note(left_out, "lines", target), *tail]
+
+
+def _bullet_sections(title: str, raw_items: Sequence[str]) -> list[tuple[Block, int]]:
+    lines = [title]
+    for item in raw_items:
+        lines.extend(_escaped_lines(f"• {item}", MAX_SECTION_TEXT))
+    return [(_section(text), count) for text, count in _pack(lines, MAX_SECTION_TEXT)]
+
+
+def _code_sections(raw: str) -> list[tuple[Block, int]]:
+    # Room for the fences and their newlines inside one section.
+    inner = MAX_SECTION_TEXT - 2 * len(_FENCE) - 2
+    lines = _escaped_lines(raw.rstrip("\n"), inner)
+    return [(_section(f"{_FENCE}\n{text}\n{_FENCE}"), count) for text, count in _pack(lines, inner)]
+
+
+def _message(text: str, blocks: list[Block]) -> dict[str, Any]:
+    return {"text": _shorten(text, MAX_FALLBACK_TEXT), "blocks": blocks}
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def _verdict_emoji(report: Report) -> str:
+    statuses = {f.status for f in report.findings}
+    for status in (Status.FAIL, Status.WARN, Status.UNKNOWN):
+        if status in statuses:
+            return _EMOJI[status]
+    return _EMOJI[Status.PASS]
+
+
+def _where(target: Target) -> str:
+    return "" if target.cluster == "default" else f" (cluster {escape_mrkdwn(target.cluster)})"
+
+
+def _lb_line(lb: LoadBalancerSummary) -> str:
+    """One load balancer, unescaped: the caller escapes the whole line."""
+    kind = _LB_TYPES.get(lb.type, lb.type or "load balancer")
+    parts = [f"{kind} `{lb.name}`", f"`{lb.dns_name}`" if lb.dns_name else "no DNS name yet"]
+    if lb.scheme:
+        parts.append(lb.scheme)
+    if lb.idle_timeout_s is not None:
+        parts.append(f"idle timeout {lb.idle_timeout_s} s")
+    else:
+        parts.append("idle timeout unknown")
+    if lb.serves:
+        parts.append(f"serves {lb.serves}")
+    return " · ".join(parts)
+
+
+def rerun_value(target: Target) -> str:
+    """The Re-run button's value: the target, as JSON."""
+    return json.dumps(
+        {"cluster": target.cluster, "namespace": target.namespace, "service": target.service},
+        separators=(",", ":"),
+    )
+
+
+def _parent(report: Report, *, cache_hit: bool, age_s: float, intro: str) -> dict[str, Any]:
+    target = report.target
+    emoji = _verdict_emoji(report)
+    verdict = escape_mrkdwn(report.verdict())
+    ask = escape_mrkdwn(target.ask)
+    head = [_section(intro)] if intro else []
+    body: list[tuple[Block, int]] = [(_section(f"{emoji} *{ask}*{_where(target)}: {verdict}"), 1)]
+    if report.load_balancers:
+        title = "*Load balancer*" if len(report.load_balancers) == 1 else "*Load balancers*"
+        body += _bullet_sections(title, [_lb_line(lb) for lb in report.load_balancers])
+    else:
+        body.append((_section("No load balancer found in front of it."), 1))
+
+    tail: list[Block] = []
+    if report.path:
+        tail.append(_context("Path: " + escape_mrkdwn(" → ".join(report.path))))
+    facts = [f"cached {round(age_s)} s ago" if cache_hit else "checked just now"]
+    facts.append(f"metrics of the last {max(1, round(report.window_s / 60))} min")
+    if report.problems:
+        facts.append("details in the thread")
+    tail.append(_context(" · ".join(facts)))
+    tail.append(
+        {"type": "actions", "elements": [_button("Re-run", RERUN_ACTION_ID, rerun_value(target))]}
+    )
+    return _message(f"{emoji} {ask}: {verdict}", _fit(head, body, tail, target))
+
+
+def _finding_reply(finding: Finding, target: Target) -> dict[str, Any]:
+    emoji = _EMOJI[finding.status]
+    summary = escape_mrkdwn(finding.summary)
+    about = f"*{finding.status.value}* · {finding.severity.value}"
+    if finding.resource:
+        about += f" · {escape_mrkdwn(finding.resource)}"
+    body: list[tuple[Block, int]] = [(_section(f"{about}\n{summary}"), 1)]
+    if finding.evidence:
+        body += _bullet_sections("*Evidence*", finding.evidence)
+    for fix in finding.fixes:
+        language = f" ({escape_mrkdwn(fix.language)})" if fix.language else ""
+        body.append((_section(f"*Fix: {escape_mrkdwn(fix.title)}*{language}"), 1))
+        body += _code_sections(fix.text)
+    head = [_header(f"{emoji} {finding.code}")]
+    text = f"{emoji} {escape_mrkdwn(finding.code)} ({finding.status.value}): {summary}"
+    return _message(text, _fit(head, body, [], target))
+
+
+def _closing_reply(report: Report) -> dict[str, Any]:
+    target = report.target
+    passed = list(dict.fromkeys(f.code for f in report.findings if f.status is Status.PASS))
+    unknown = [f for f in report.sorted_findings() if f.status is Status.UNKNOWN]
+
+    body: list[tuple[Block, int]] = []
+    title = f"{_EMOJI[Status.PASS]} *Passed*"
+    if passed:
+        items = [f"`{escape_mrkdwn(code)}`" for code in passed]
+        items[0] = f"{title} ({len(passed)}): {items[0]}"
+        body += [(_section(chunk), n) for chunk, n in _pack(items, MAX_SECTION_TEXT, ", ")]
+    else:
+        body.append((_section(f"{title}: none"), 1))
+    if unknown:
+        items = []
+        for f in unknown:
+            reason = f.summary + (": " + "; ".join(f.evidence) if f.evidence else "")
+            items.append(f"`{f.code}`: {reason}")
+        body += _bullet_sections(f"{_EMOJI[Status.UNKNOWN]} *Could not check*", items)
+    else:
+        body.append((_section("Every check could look at what it needed."), 1))
+
+    text = "Passed: " + (", ".join(passed) or "none")
+    if unknown:
+        text += ". Could not check: " + ", ".join(dict.fromkeys(f.code for f in unknown))
+    return _message(escape_mrkdwn(text), _fit([], body, [], target))
+
+
+def render(report: Report, *, cache_hit: bool, age_s: float, intro: str = "") -> SlackMessages:
+    """The Slack messages for ``report``: parent, one reply per problem, closing reply.
+
+    ``intro`` (mrkdwn, already escaped) opens the parent, e.g. to say why the answer is
+    ephemeral.
+    """
+    parent = _parent(report, cache_hit=cache_hit, age_s=age_s, intro=intro)
+    replies = [_finding_reply(f, report.target) for f in report.problems]
+    replies.append(_closing_reply(report))
+    return SlackMessages(parent=parent, replies=replies, target=report.target)
+
+
+# ---------------------------------------------------------------------------
+# Errors and other shapes
+
+
+GENERIC_ERROR = (
+    "Something went wrong while checking {target}. It has been logged; "
+    "try again in a minute, or ask whoever runs eks504 to look at its logs."
+)
+
+
+def render_error(err: BaseException, target_text: str) -> dict[str, Any]:
+    """A plain-words message for a check that could not run; never a traceback."""
+    target = mrkdwn_code(target_text)
+    if isinstance(err, Eks504Error):
+        text = f":warning: Could not check {target}: {escape_mrkdwn(str(err))}"
+    else:
+        text = ":warning: " + GENERIC_ERROR.format(target=target)
+    text = _shorten(text, MAX_SECTION_TEXT)
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def pack(messages: SlackMessages, *, max_messages: int = 5) -> list[dict[str, Any]]:
+    """All of ``messages`` in at most ``max_messages`` messages, the parent first.
+
+    For answers that cannot go to a thread (a response_url takes at most five posts): the
+    replies are packed, separated by dividers, into as few messages as the block limit
+    allows; what still does not fit is cut with a note.
+    """
+    packed: list[dict[str, Any]] = []
+    blocks: list[Block] = []
+    texts: list[str] = []
+    for reply in messages.replies:
+        extra = [{"type": "divider"}, *reply["blocks"]] if blocks else reply["blocks"]
+        if blocks and len(blocks) + len(extra) > MAX_BLOCKS:
+            packed.append(_message("\n".join(texts), blocks))
+            blocks, texts, extra = [], [], reply["blocks"]
+        blocks.extend(extra)
+        texts.append(reply["text"])
+    if blocks:
+        packed.append(_message("\n".join(texts), blocks))
+
+    room = max_messages - 1
+    if len(packed) > room:
+        left_out = len(packed) - room
+        last = packed[room - 1]
+        cut = [*last["blocks"][: MAX_BLOCKS - 1], _cut_note(left_out, "messages", messages.target)]
+        packed = [*packed[: room - 1], _message(last["text"], cut)]
+    return [messages.parent, *packed]
+
+
+def to_json(messages: SlackMessages) -> str:
+    """The messages as JSON, parent then replies, for ``eks504 check --format slack``."""
+    return json.dumps(
+        {"parent": messages.parent, "replies": messages.replies}, indent=2, ensure_ascii=False
+    )

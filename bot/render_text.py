@@ -1,0 +1,67 @@
+"""The report for a terminal: verdict first, then each problem with evidence and fixes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from checks.models import Finding, Report, Status
+
+_MARK = {Status.FAIL: "FAIL", Status.WARN: "WARN", Status.PASS: "PASS", Status.UNKNOWN: "????"}
+_COLOUR = {Status.FAIL: "31", Status.WARN: "33", Status.PASS: "32", Status.UNKNOWN: "36"}
+
+
+def _use_colour(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _mark(status: Status, colour: bool) -> str:
+    text = f"[{_MARK[status]}]"
+    return f"\033[{_COLOUR[status]}m{text}\033[0m" if colour else text
+
+
+def _finding(f: Finding, colour: bool) -> list[str]:
+    lines = [f"{_mark(f.status, colour)} {f.code}: {f.summary}"]
+    lines += [f"    - {e}" for e in f.evidence]
+    for fx in f.fixes:
+        lines.append(f"    fix: {fx.title} ({fx.language})")
+        lines += [f"      {line}" for line in fx.text.rstrip().splitlines()]
+    return lines
+
+
+def render(report: Report, *, cache_hit: bool = False, age_s: float = 0.0,
+           stream: TextIO | None = None) -> str:
+    colour = _use_colour(stream or sys.stdout)
+    t = report.target
+    lines = [f"eks504 check {t.namespace}/{t.service}: {report.verdict()}"]
+    if cache_hit:
+        lines.append(f"(cached result, {age_s:.0f} s old; --fresh to check again)")
+    for lb in report.load_balancers:
+        idle = f", idle timeout {lb.idle_timeout_s} s" if lb.idle_timeout_s is not None else ""
+        lines.append(f"  {lb.type} load balancer {lb.name} ({lb.scheme}{idle})")
+        lines.append(f"    {lb.dns_name} serves {lb.serves}")
+    if report.path:
+        lines.append("  path: " + " -> ".join(report.path))
+    problems = report.problems
+    if problems:
+        lines.append("")
+        for f in problems:
+            lines += _finding(f, colour)
+            lines.append("")
+    unknown = [f for f in report.findings if f.status is Status.UNKNOWN]
+    if unknown:
+        lines.append("Could not check:")
+        lines += [f"  {_mark(f.status, colour)} {f.code}: {f.summary} "
+                  f"{'; '.join(f.evidence)}".rstrip() for f in unknown]
+    passed = sorted({f.code for f in report.findings if f.status is Status.PASS})
+    if passed:
+        lines.append("Passed: " + ", ".join(passed))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(report: Report, *, cache_hit: bool = False, age_s: float = 0.0) -> str:
+    data: dict[str, Any] = report.to_dict()
+    data["cache"] = {"hit": cache_hit, "age_s": round(age_s, 1)}
+    return json.dumps(data, indent=2) + "\n"

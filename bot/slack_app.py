@@ -1,0 +1,89 @@
+"""The Slack app: ``/eks504``, ``@eks504`` mentions and the Re-run button.
+
+:func:`create_app` builds the Bolt app around a :class:`~bot.service.Checker`;
+:func:`serve` runs it, over Socket Mode when ``SLACK_APP_TOKEN`` is set, else over HTTP.
+
+Settings come from arguments or the environment: ``SLACK_BOT_TOKEN``,
+``SLACK_SIGNING_SECRET`` (HTTP mode), ``SLACK_APP_TOKEN`` (Socket Mode) and
+``SLACK_API_URL`` (another Web API endpoint, e.g. a local stand-in in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.listeners import register
+from bot.service import Checker
+from checks.errors import Eks504Error
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 3000
+EVENTS_PATH = "/slack/events"
+
+
+def _api_url(api_url: str | None) -> str:
+    url = api_url or os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
+    # The client appends the method name to the URL as is.
+    return url if url.endswith("/") else url + "/"
+
+
+def create_app(
+    checker: Checker,
+    *,
+    token: str,
+    signing_secret: str,
+    api_url: str | None = None,
+    process_before_response: bool = False,
+) -> App:
+    """A Bolt app whose listeners answer with ``checker``'s results.
+
+    The token is checked once with ``auth.test`` when the app is built, so a wrong token
+    or an unreachable API fails here rather than on the first command.
+    """
+    base_url = _api_url(api_url)
+    client = WebClient(token=token, base_url=base_url)
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=process_before_response,
+    )
+    register(app, checker)
+    logger.info("Slack app ready (Web API at %s)", base_url)
+    return app
+
+
+def _setting(name: str, hint: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise Eks504Error(f"{name} is not set.", hint)
+    return value
+
+
+def serve(checker: Checker, *, http_port: int | None = None) -> None:
+    """Run the app until interrupted: Socket Mode if ``SLACK_APP_TOKEN`` is set, else HTTP."""
+    token = _setting("SLACK_BOT_TOKEN", "Set it to the bot token (xoxb-...) of the Slack app.")
+    app_token = os.environ.get("SLACK_APP_TOKEN", "")
+    if app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        # Socket Mode requests arrive over an authenticated socket, not signed HTTP.
+        app = create_app(
+            checker, token=token, signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "")
+        )
+        logger.info("serving over Socket Mode")
+        SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
+        return
+
+    secret = _setting(
+        "SLACK_SIGNING_SECRET",
+        "Set it to the signing secret from the Slack app's Basic Information.",
+    )
+    app = create_app(checker, token=token, signing_secret=secret)
+    port = http_port if http_port is not None else int(os.environ.get("PORT", DEFAULT_HTTP_PORT))
+    logger.info("serving HTTP on port %s at %s", port, EVENTS_PATH)
+    app.start(port=port, path=EVENTS_PATH)

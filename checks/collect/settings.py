@@ -1,0 +1,24 @@
+"""Where the collectors look: a kube context and an AWS account/region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Connection:
+    """``None`` fields mean "as kubectl and the AWS CLI would": the current kubeconfig
+    context, the default credential chain and region."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    aws_endpoint_url: str | None = None
+    region: str | None = None
+    aws_profile: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    cluster: str = "default"
+    # Namespace where short-lived node-reading pods are started.
+    probe_namespace: str = "default"
+    probe_image: str = "public.ecr.aws/docker/library/busybox:1.36"
+    read_nodes: bool = True

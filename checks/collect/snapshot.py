@@ -1,0 +1,179 @@
+"""Builds a :class:`~checks.snapshot.Snapshot` for one Service: Kubernetes first (to learn
+which load balancers serve it), then AWS and the in-pod reads in parallel."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from checks import kube
+from checks.collect.aws import AwsCall, fetch_metrics, fetch_network, find_load_balancers
+from checks.collect.kube import KubeCollector, KubeFacts, api_client
+from checks.collect.settings import Connection
+from checks.collect.sysctls import read_all
+from checks.errors import AccessError, BackendError, NotServedError
+from checks.snapshot import Gap, KubeObject, LoadBalancer, MetricSeries, Snapshot, Sysctls
+
+logger = logging.getLogger(__name__)
+
+# progress(step, state) with state "running" or "done"
+Progress = Callable[[str, str], None]
+
+
+def _hostnames(obj: KubeObject) -> list[str]:
+    ingress = (kube.status(obj).get("loadBalancer") or {}).get("ingress") or []
+    return [str(i["hostname"]) for i in ingress if isinstance(i, dict) and i.get("hostname")]
+
+
+def served_by(facts: KubeFacts) -> dict[str, list[str]]:
+    """Object ref ("service/ns/name", "ingress/ns/name") -> DNS names in its status."""
+    served: dict[str, list[str]] = {}
+    if kube.spec(facts.service).get("type") == "LoadBalancer":
+        served[kube.ref(facts.service)] = _hostnames(facts.service)
+    for ingress in facts.ingresses:
+        served[kube.ref(ingress)] = _hostnames(ingress)
+    return served
+
+
+def _not_served_message(facts: KubeFacts, namespace: str, name: str) -> NotServedError:
+    kind = kube.spec(facts.service).get("type", "ClusterIP")
+    if kind == "LoadBalancer":
+        return NotServedError(
+            f"Service `{namespace}/{name}` is of type LoadBalancer but has no load balancer "
+            "address yet.",
+            f"Look at `kubectl describe service -n {namespace} {name}` for the controller's "
+            "events (subnets, permissions, quota).",
+        )
+    if facts.ingresses:
+        names = ", ".join(kube.name(i) for i in facts.ingresses)
+        return NotServedError(
+            f"The Ingress(es) routing to `{namespace}/{name}` ({names}) have no load balancer "
+            "address yet.",
+            f"Look at `kubectl describe ingress -n {namespace}` for the controller's events.",
+        )
+    return NotServedError(
+        f"Service `{namespace}/{name}` is of type {kind} and no Ingress routes to it, so no "
+        "AWS load balancer serves it.",
+        "Ask about the Service that the load balancer targets (the one of type LoadBalancer, "
+        "or the backend of the Ingress).",
+    )
+
+
+def collect(
+    namespace: str,
+    name: str,
+    connection: Connection,
+    *,
+    window_s: int = 3600,
+    progress: Progress | None = None,
+) -> Snapshot:
+    def step(label: str, state: str) -> None:
+        if progress is not None:
+            progress(label, state)
+
+    started = time.monotonic()
+    step("resolving", "running")
+    api = api_client(connection)
+    facts = KubeCollector(api).fetch(namespace, name)
+    served = served_by(facts)
+    if not any(served.values()):
+        raise _not_served_message(facts, namespace, name)
+    call = AwsCall(connection)
+    gaps: list[Gap] = list(facts.gaps)
+    hostnames = {h for names in served.values() for h in names}
+    try:
+        lbs = find_load_balancers(call, hostnames, gaps)
+    except AccessError:
+        raise
+    if not lbs:
+        raise NotServedError(
+            f"No load balancer in {call.region} has the DNS name "
+            f"{', '.join(sorted(hostnames))} that `{namespace}/{name}` shows.",
+            "Check the AWS account and region (AWS_PROFILE, AWS_REGION) match the cluster's.",
+        )
+    lbs = [_with_serves(lb, served) for lb in lbs]
+    step("resolving", "done")
+
+    node_names = sorted(
+        {str(kube.spec(p).get("nodeName")) for p in facts.pods if kube.spec(p).get("nodeName")}
+    )
+    instance_ids = {kube.node_instance_id(n) for n in facts.nodes} - {""}
+    for lb in lbs:
+        instance_ids.update(t.id for t in lb.instances)
+        for tg in lb.target_groups:
+            if tg.target_type == "instance":
+                instance_ids.update(t.id for t in tg.targets)
+    sg_ids = {g for lb in lbs for g in lb.security_group_ids}
+
+    step("metrics", "running")
+    step("keep-alive", "running")
+    step("network", "running")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        network_f = pool.submit(fetch_network, call, lbs[0].vpc_id, instance_ids, sg_ids, gaps)
+        metrics_f = {lb.name: pool.submit(fetch_metrics, call, lb, window_s, gaps) for lb in lbs}
+        sysctl_f = pool.submit(read_all, api, facts.pods, node_names, connection)
+        metrics: dict[str, dict[str, MetricSeries]] = {}
+        for lb_name, future in metrics_f.items():
+            metrics[lb_name] = future.result()
+        step("metrics", "done")
+        try:
+            sysctls: dict[str, Sysctls] = sysctl_f.result()
+        except Exception as exc:  # a broken exec layer must not sink the report
+            logger.warning("reading sysctls failed: %s", exc)
+            gaps.append(Gap(area="sysctls", resource=f"{namespace}/{name}", reason=str(exc)))
+            sysctls = {}
+        step("keep-alive", "done")
+        try:
+            network = network_f.result()
+        except (AccessError, BackendError) as err:
+            gaps.append(Gap(area="network", resource=lbs[0].vpc_id, reason=str(err)))
+            network = None
+        step("network", "done")
+
+    snapshot = Snapshot(
+        namespace=namespace,
+        service_name=name,
+        cluster=connection.cluster,
+        window_s=window_s,
+        service=facts.service,
+        ingresses=facts.ingresses,
+        pods=facts.pods,
+        nodes=facts.nodes,
+        configmaps=facts.configmaps,
+        workloads=facts.workloads,
+        endpoint_slices=facts.endpoint_slices,
+        ingress_classes=facts.ingress_classes,
+        events=facts.events,
+        region=call.region,
+        load_balancers=lbs,
+        metrics=metrics,
+        sysctls=sysctls,
+        gaps=gaps,
+    )
+    if network is not None:
+        snapshot.vpc_cidr = network.vpc_cidr
+        snapshot.subnets = network.subnets
+        snapshot.network_acls = network.network_acls
+        snapshot.security_groups = network.security_groups
+        snapshot.instances = network.instances
+    logger.info(
+        "collected %s/%s: %d load balancer(s), %d pod(s), %d gap(s) in %.2f s",
+        namespace,
+        name,
+        len(lbs),
+        len(facts.pods),
+        len(gaps),
+        time.monotonic() - started,
+    )
+    return snapshot
+
+
+def _with_serves(lb: LoadBalancer, served: dict[str, list[str]]) -> LoadBalancer:
+    from dataclasses import replace
+
+    refs = [
+        ref for ref, names in served.items() if lb.dns_name.lower() in (n.lower() for n in names)
+    ]
+    return replace(lb, serves=", ".join(refs))

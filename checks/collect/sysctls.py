@@ -1,0 +1,203 @@
+"""Reads TCP keepalive settings inside pods (pod exec) and on nodes.
+
+Sysctls under ``net.ipv4`` are per network namespace: a pod has its own, and only pods in
+the host network see the node's. A node is read through a short-lived pod in the node's
+host network, deleted afterwards. Needs RBAC ``create`` on ``pods/exec`` in the Service's
+namespace, and ``create``/``get``/``delete`` on ``pods`` in the probe namespace for nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+from kubernetes.stream import stream
+
+from checks import kube
+from checks.collect.settings import Connection
+from checks.snapshot import KubeObject, Sysctls
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_KEYS = (
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+)
+_POD_START_TIMEOUT_S = 30.0
+
+
+def _parse(output: str) -> dict[str, int]:
+    values: dict[str, int] = {}
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for key, line in zip(KEEPALIVE_KEYS, lines, strict=False):
+        value = line.split("=", 1)[-1].strip()
+        if value.isdigit():
+            values[key] = int(value)
+    return values
+
+
+def _exit_status(error_channel: str) -> tuple[int | None, str]:
+    """Exit code and message from the exec error channel's Status (empty = still running)."""
+    if not error_channel.strip():
+        return None, ""
+    try:
+        status = json.loads(error_channel)
+    except ValueError:
+        return 1, error_channel.strip()
+    if status.get("status") == "Success":
+        return 0, ""
+    causes = (status.get("details") or {}).get("causes") or []
+    for cause in causes:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"]), str(status.get("message", ""))
+    return 1, str(status.get("message", ""))
+
+
+def _exec(
+    core: k8s.CoreV1Api, namespace: str, pod: str, container: str, command: list[str]
+) -> tuple[str, str]:
+    """Run ``command`` in ``pod``; returns (stdout, error). Error is "" on success."""
+    started = time.monotonic()
+    try:
+        ws = stream(
+            core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+            container=container or None,
+            stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False,
+        )
+        ws.run_forever(timeout=15)
+        out = ws.read_stdout() if ws.peek_stdout() else ""
+        err = ws.read_stderr() if ws.peek_stderr() else ""
+        code, message = _exit_status(ws.read_channel(3))
+        ws.close()
+    except ApiException as exc:
+        logger.info("kubernetes exec %s/%s -> HTTP %s", namespace, pod, exc.status)
+        if exc.status in (401, 403):
+            return "", (
+                "not allowed to exec in the pod "
+                f"(needs RBAC `create` on `pods/exec` in {namespace})"
+            )
+        return "", f"exec failed: HTTP {exc.status} {exc.reason}"
+    except Exception as exc:  # the websocket layer raises plain exceptions
+        logger.info("kubernetes exec %s/%s -> %s", namespace, pod, str(exc)[:200])
+        return "", f"exec failed: {str(exc)[:200]}"
+    logger.info(
+        "kubernetes exec %s/%s %s -> exit %s in %.3f s",
+        namespace, pod, command[0], code, time.monotonic() - started,
+    )
+    if code == 0:
+        return out, ""
+    text = " ".join((message or err or out).split())
+    if "executable file not found" in text or "no such file or directory" in text.lower():
+        return "", f"no `{command[0]}` in the container (exec failed: {text[:160]})"
+    if code is None:
+        return out, "the command did not finish in time"
+    return out, f"exit {code}: {text[:160] or 'no output'}"
+
+
+def read_pod(core: k8s.CoreV1Api, pod: KubeObject) -> Sysctls:
+    namespace, name = kube.namespace(pod), kube.name(pod)
+    subject = f"{namespace}/{name}"
+    # Containers of a pod share its network namespace: the first one answers for all.
+    first = next(iter(kube.containers(pod)), {})
+    container = str(first.get("name", ""))
+    out, error = _exec(core, namespace, name, container, ["sysctl", "-n", *KEEPALIVE_KEYS])
+    values = _parse(out) if not error else {}
+    if error.startswith("no `sysctl` in the container"):
+        # Images without sysctl often still have cat.
+        cat_values: dict[str, int] = {}
+        for key in KEEPALIVE_KEYS:
+            path = "/proc/sys/" + key.replace(".", "/")
+            cat_out, cat_error = _exec(core, namespace, name, container, ["cat", path])
+            if cat_error:
+                break
+            if cat_out.strip().isdigit():
+                cat_values[key] = int(cat_out.strip())
+        if len(cat_values) == len(KEEPALIVE_KEYS):
+            return Sysctls(subject=subject, values=cat_values)
+    if len(values) != len(KEEPALIVE_KEYS) and not error:
+        error = f"unexpected sysctl output: {out.strip()[:100]!r}"
+    return Sysctls(subject=subject, values=values if not error else {}, error=error)
+
+
+def _probe_pod(node: str, namespace: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"eks504-node-read-{uuid.uuid4().hex[:8]}",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "eks504-node-read"},
+        },
+        "spec": {
+            "nodeName": node,
+            "hostNetwork": True,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "activeDeadlineSeconds": 120,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "read",
+                    "image": image,
+                    "command": ["sleep", "120"],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+
+
+def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls:
+    subject = f"node/{node}"
+    namespace = connection.probe_namespace
+    body = _probe_pod(node, namespace, connection.probe_image)
+    name = body["metadata"]["name"]
+    try:
+        core.create_namespaced_pod(namespace, body)
+    except ApiException as exc:
+        logger.info("kubernetes create pod %s/%s -> HTTP %s", namespace, name, exc.status)
+        need = f"RBAC `create` on `pods` in namespace {namespace}"
+        return Sysctls(subject=subject, values={}, error=f"could not start a reading pod ({need})")
+    try:
+        deadline = time.monotonic() + _POD_START_TIMEOUT_S
+        while True:
+            pod = core.read_namespaced_pod(name, namespace)
+            if pod.status and pod.status.phase == "Running":
+                break
+            if time.monotonic() > deadline:
+                return Sysctls(subject=subject, values={}, error="the reading pod did not start")
+            time.sleep(0.5)
+        read = read_pod(core, body)
+        return Sysctls(subject=subject, values=read.values, error=read.error)
+    finally:
+        try:
+            core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except ApiException as exc:
+            logger.warning(
+                "could not delete reading pod %s/%s: HTTP %s", namespace, name, exc.status
+            )
+
+
+def read_all(
+    api: k8s.ApiClient, pods: list[KubeObject], nodes: list[str], connection: Connection
+) -> dict[str, Sysctls]:
+    core = k8s.CoreV1Api(api)
+    results: dict[str, Sysctls] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pod_futures = [pool.submit(read_pod, core, p) for p in pods if kube.pod_ready(p)]
+        node_futures = (
+            [pool.submit(read_node, core, n, connection) for n in nodes]
+            if connection.read_nodes
+            else []
+        )
+        for future in pod_futures + node_futures:
+            result = future.result()
+            results[result.subject] = result
+    return results

@@ -1,0 +1,435 @@
+"""An HTTP server behind a load balancer that reuses idle connections must keep them longer.
+
+An ALB, and a Classic LB on its HTTP/HTTPS listeners, keep connections to targets open
+between requests and reuse them for up to the load balancer's idle timeout. When the server
+closes an idle connection first, or at the same moment, a request the load balancer sends
+on it meets a closed socket: the ALB answers 502, the Classic LB 504 with
+BackendConnectionErrors. An NLB and Classic TCP/SSL listeners pass client connections
+through one for one and pool nothing, so they are not judged here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks import kube
+from checks.fixes import fix
+from checks.models import Finding, Fix, Severity, Status
+from checks.registry import Check
+from checks.servers import ServerKeepAlive, detect
+from checks.servers import gunicorn as gunicorn_server
+from checks.servers import puma as puma_server
+from checks.servers import uvicorn as uvicorn_server
+from checks.servers.base import seconds_text
+from checks.snapshot import KubeObject, LoadBalancer, Snapshot
+
+logger = logging.getLogger(__name__)
+
+CODE = "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"
+# AWS's idle timeout when the attribute was never changed.
+AWS_DEFAULT_IDLE_TIMEOUT_S = {"classic": 60, "application": 60}
+# How far the server's keep-alive should outlast the load balancer's idle timeout.
+MARGIN_S = 5
+# Lowering the load balancer's idle timeout below this also cuts slow requests short.
+MIN_SUGGESTED_LB_IDLE_S = 10
+CLASSIC_IDLE_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
+ALB_ATTRIBUTES_ANNOTATION = "alb.ingress.kubernetes.io/load-balancer-attributes"
+ALB_IDLE_KEY = "idle_timeout.timeout_seconds"
+_HTTP = ("HTTP", "HTTPS")
+_LB_KIND = {"classic": "Classic LB", "application": "ALB", "network": "NLB"}
+_TEMPLATE_KINDS = ("deployment", "statefulset", "daemonset", "replicaset")
+
+# What each server's setting looks like in its own configuration file.
+_FILE_SETTING = {
+    "gunicorn": "keepalive = {n}",
+    "nginx": "keepalive_timeout {n}s;",
+    "apache": "KeepAliveTimeout {n}",
+    "tomcat": 'keepAliveTimeout="{ms}" (on the HTTP <Connector>)',
+    "puma": "persistent_timeout {n}",
+    "envoy": "common_http_protocol_options: {{idle_timeout: {n}s}} (HTTP connection manager)",
+}
+_ENV_SETTING = {
+    "gunicorn": gunicorn_server.ENV,
+    "uvicorn": uvicorn_server.ENV,
+    "puma": puma_server.ENV,
+}
+
+
+def pools_connections(lb: LoadBalancer) -> bool:
+    """Whether ``lb`` keeps idle connections to its targets and reuses them."""
+    if lb.type == "application":
+        return True
+    if lb.type == "classic":
+        return any((lst.instance_protocol or lst.protocol).upper() in _HTTP for lst in lb.listeners)
+    return False
+
+
+def lb_idle_timeout(lb: LoadBalancer) -> tuple[int, str]:
+    if lb.idle_timeout_s is not None:
+        return lb.idle_timeout_s, ""
+    default = AWS_DEFAULT_IDLE_TIMEOUT_S[lb.type]
+    return default, " (AWS default; the attribute was not read)"
+
+
+def lb_label(lb: LoadBalancer) -> str:
+    return f"{_LB_KIND[lb.type]} {lb.name}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: str  # lower case: "deployment", "statefulset", ..., or "pod" for a bare pod
+    name: str
+    namespace: str
+    template: KubeObject | None = None  # the workload's pod template, when known
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @property
+    def patchable(self) -> bool:
+        return self.kind in _TEMPLATE_KINDS
+
+
+def owner_of(snapshot: Snapshot, pod: KubeObject) -> Owner:
+    """The workload to change: one in ``snapshot.workloads`` selecting the pod, else the pod's
+    owner reference (a ReplicaSet stands for its Deployment), else the pod itself."""
+    namespace, labels = kube.namespace(pod), kube.labels(pod)
+    for workload in snapshot.workloads:
+        selector = (kube.spec(workload).get("selector") or {}).get("matchLabels") or {}
+        if kube.namespace(workload) == namespace and kube.selector_matches(selector, labels):
+            kind = str(workload.get("kind", "Deployment")).lower()
+            return Owner(kind, kube.name(workload), namespace, kube.pod_template(workload))
+    for reference in kube.meta(pod).get("ownerReferences") or []:
+        kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
+        template_hash = labels.get("pod-template-hash", "")
+        if kind == "ReplicaSet" and template_hash and name.endswith(f"-{template_hash}"):
+            return Owner("deployment", name.removesuffix(f"-{template_hash}"), namespace)
+        return Owner(kind.lower(), name, namespace)
+    return Owner("pod", kube.name(pod), namespace)
+
+
+def serving_containers(pod: KubeObject, service: KubeObject | None) -> list[dict[str, Any]]:
+    """The containers the Service's target ports point at; all of them when none match."""
+    containers = kube.containers(pod)
+    targets = {
+        str(port.get("targetPort", port.get("port", "")))
+        for port in (kube.spec(service).get("ports") or [] if service else [])
+    }
+    matched = [
+        c
+        for c in containers
+        if any(
+            str(p.get("containerPort")) in targets or str(p.get("name", "")) in targets
+            for p in c.get("ports") or []
+        )
+    ]
+    return matched or containers
+
+
+@dataclass
+class _Group:
+    keepalive: ServerKeepAlive
+    owner: Owner
+    container_index: int
+    pods: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        pods = ", ".join(self.pods)
+        return f"{self.keepalive.server} in {pods} (container {self.keepalive.container})"
+
+
+def _groups(snapshot: Snapshot) -> list[_Group]:
+    groups: dict[tuple[object, ...], _Group] = {}
+    for pod in snapshot.pods:
+        owner = owner_of(snapshot, pod)
+        for container in serving_containers(pod, snapshot.service):
+            found = detect(container, pod, snapshot.configmaps)
+            template = owner.template or pod
+            names = [str(c.get("name")) for c in kube.containers(template)]
+            index = names.index(found.container) if found.container in names else -1
+            # Bare pods have no shared owner; identical ones still make one finding.
+            key = (found, owner.ref if owner.kind != "pod" else "pod", index)
+            group = groups.setdefault(key, _Group(found, owner, index))
+            group.pods.append(f"{kube.namespace(pod)}/{kube.name(pod)}")
+    return list(groups.values())
+
+
+def judge(snapshot: Snapshot) -> list[Finding]:
+    findings: list[Finding] = []
+    for lb in snapshot.load_balancers:
+        if not pools_connections(lb):
+            logger.debug("%s does not pool connections to targets: not judged", lb.name)
+            continue
+        unknown: list[_Group] = []
+        for group in _groups(snapshot):
+            keepalive = group.keepalive
+            if keepalive.reuses_connections and keepalive.idle_timeout_s is None:
+                unknown.append(group)
+            else:
+                findings.append(_judge_group(snapshot, lb, group))
+        if unknown:
+            findings.append(_unknown(lb, unknown))
+    return findings
+
+
+def _judge_group(snapshot: Snapshot, lb: LoadBalancer, group: _Group) -> Finding:
+    keepalive = group.keepalive
+    idle, idle_note = lb_idle_timeout(lb)
+    resource = group.owner.ref if group.owner.kind != "pod" else f"pod/{group.pods[0]}"
+    reuse = f"the {lb_label(lb)} reuses them for up to {idle} s{idle_note}"
+    if not keepalive.reuses_connections:
+        return Finding(
+            code=CODE,
+            status=Status.PASS,
+            severity=Severity.INFO,
+            summary=f"{keepalive.server} does not keep connections open, so the "
+            f"{lb_label(lb)} never reuses one the server has closed",
+            resource=resource,
+            evidence=(
+                f"{group.where} closes each connection after its response ({keepalive.source}"
+                f"{'; ' + keepalive.note if keepalive.note else ''}); {reuse}.",
+            ),
+        )
+    server_idle = keepalive.idle_timeout_s
+    assert server_idle is not None
+    shown = seconds_text(server_idle)
+    detail = keepalive.source + (f"; {keepalive.note}" if keepalive.note else "")
+    if server_idle > idle:
+        return Finding(
+            code=CODE,
+            status=Status.PASS,
+            severity=Severity.INFO,
+            summary=f"{keepalive.server} keeps idle connections {shown}, longer than the "
+            f"{lb_label(lb)}'s idle timeout of {idle} s",
+            resource=resource,
+            evidence=(
+                f"{group.where} keeps idle connections open for {shown} ({detail}); {reuse}.",
+            ),
+        )
+    status = Status.FAIL if server_idle < idle else Status.WARN
+    if status is Status.FAIL:
+        summary = (
+            f"{keepalive.server} closes idle connections after {shown}, before the "
+            f"{lb_label(lb)} stops reusing them at {idle} s"
+        )
+    else:
+        summary = (
+            f"{keepalive.server} closes idle connections after {shown}, exactly when the "
+            f"{lb_label(lb)} stops reusing them: the race remains"
+        )
+    consequence = (
+        "a request sent on a connection the server has just closed fails with 502"
+        if lb.type == "application"
+        else "a request sent on a connection the server has just closed fails with 504 "
+        "and counts in BackendConnectionErrors"
+    )
+    return Finding(
+        code=CODE,
+        status=status,
+        severity=Severity.HIGH if status is Status.FAIL else Severity.MEDIUM,
+        summary=summary,
+        resource=resource,
+        evidence=(
+            f"{group.where} closes idle connections after {shown} ({detail}); {reuse}.",
+            f"The server must keep idle connections longer than the load balancer: otherwise "
+            f"{consequence}.",
+        ),
+        fixes=tuple(_fixes(snapshot, lb, group, idle)),
+    )
+
+
+def _unknown(lb: LoadBalancer, groups: list[_Group]) -> Finding:
+    idle, idle_note = lb_idle_timeout(lb)
+    evidence = [
+        f"{group.where}: {group.keepalive.source}"
+        + (f"; {group.keepalive.note}" if group.keepalive.note else "")
+        for group in groups
+    ]
+    evidence.append(
+        f"The {lb_label(lb)} reuses idle connections for up to {idle} s{idle_note}; each server "
+        f"must keep them open longer (at least {idle + MARGIN_S} s)."
+    )
+    servers = sorted({g.keepalive.server for g in groups})
+    return Finding(
+        code=CODE,
+        status=Status.UNKNOWN,
+        severity=Severity.INFO,
+        summary=f"Could not tell how long {', '.join(servers)} keeps idle connections behind "
+        f"the {lb_label(lb)}",
+        resource=f"pod/{groups[0].pods[0]}",
+        evidence=tuple(evidence),
+    )
+
+
+# ---- fixes ----------------------------------------------------------------------------
+
+
+def _fixes(snapshot: Snapshot, lb: LoadBalancer, group: _Group, idle: int) -> list[Fix]:
+    keepalive = group.keepalive
+    target = idle + MARGIN_S
+    fixes = [_server_fix(group, target)]
+    server_idle = keepalive.idle_timeout_s or 0.0
+    lower = math.floor(server_idle) - MARGIN_S
+    if lower >= MIN_SUGGESTED_LB_IDLE_S:
+        fixes.extend(_lb_fixes(snapshot, lb, lower))
+    return fixes
+
+
+def _server_fix(group: _Group, target: int) -> Fix:
+    keepalive, owner, origin = group.keepalive, group.owner, group.keepalive.origin
+    server = keepalive.server
+    title = f"Keep idle connections open for {target} s in {server}"
+    common: dict[str, Any] = {
+        "namespace": owner.namespace,
+        "owner_kind": owner.kind,
+        "owner_name": owner.name,
+        "patchable": owner.patchable,
+        "targets": [f"{owner.kind}/{owner.name}"]
+        if owner.kind != "pod"
+        else [f"pod/{p.split('/', 1)[-1]}" for p in group.pods],
+        "container": keepalive.container,
+        "seconds": target,
+    }
+    if server == "node":
+        return fix(title, "javascript", "keepalive_node.j2", **common)
+    if origin.kind in ("argv", "shell") and server in ("gunicorn", "uvicorn"):
+        flag = gunicorn_server.KEEPALIVE_FLAG if server == "gunicorn" else uvicorn_server.FLAG
+        joined = origin.text.startswith(flag + "=")
+        return fix(
+            title,
+            "shell",
+            "keepalive_flag.j2",
+            **common,
+            in_shell=origin.kind == "shell",
+            flag=flag,
+            path=f"/spec/template/spec/containers/{group.container_index}/{origin.field}/"
+            f"{origin.index}",
+            field=origin.field,
+            index=origin.index,
+            value=f"{flag}={target}" if joined else str(target),
+        )
+    if server in _ENV_SETTING and origin.kind in ("env", "default"):
+        return fix(
+            title,
+            "shell",
+            "keepalive_env.j2",
+            **common,
+            variable=_ENV_SETTING[server],
+            value=_env_value(server, origin.text, target),
+            note="Puma reads this variable from version 7; older versions need "
+            f"persistent_timeout {target} in config/puma.rb."
+            if server == "puma"
+            else "",
+        )
+    setting = _FILE_SETTING.get(server, "")
+    return fix(
+        title,
+        "shell",
+        "keepalive_config.j2",
+        **common,
+        server=server,
+        setting=setting.format(n=target, ms=target * 1000),
+        configmap=origin.configmap.split("/", 1)[-1],
+        key=origin.key,
+        path=origin.path,
+        line=origin.line if origin.kind == "file" else 0,
+    )
+
+
+def _env_value(server: str, current: str, target: int) -> str:
+    if server != "gunicorn":
+        return str(target)
+    flag = gunicorn_server.KEEPALIVE_FLAG
+    pattern = re.compile(rf"{re.escape(flag)}(=|\s+)\S+")
+    if pattern.search(current):
+        return pattern.sub(f"{flag} {target}", current)
+    return shlex.join([*shlex.split(current), flag, str(target)])
+
+
+def _lb_fixes(snapshot: Snapshot, lb: LoadBalancer, seconds: int) -> list[Fix]:
+    title = (
+        f"Or lower the {lb_label(lb)}'s idle timeout to {seconds} s "
+        f"(only if every request finishes well within {seconds} s)"
+    )
+    if lb.type == "classic":
+        service = snapshot.service
+        namespace = kube.namespace(service) if service else snapshot.namespace
+        name = kube.name(service) if service else snapshot.service_name
+        return [
+            fix(
+                title,
+                "shell",
+                "keepalive_lb_classic.j2",
+                namespace=namespace,
+                service=name,
+                annotation=CLASSIC_IDLE_ANNOTATION,
+                seconds=seconds,
+            )
+        ]
+    served = set(re.split(r"[\s,]+", lb.serves)) if lb.serves else set()
+    ingresses = [i for i in snapshot.ingresses if kube.ref(i) in served] or snapshot.ingresses
+    if not ingresses:
+        return []
+    return [
+        fix(
+            title,
+            "shell",
+            "keepalive_lb_alb.j2",
+            ingresses=[
+                {
+                    "namespace": kube.namespace(i),
+                    "name": kube.name(i),
+                    "value": _alb_attributes(_annotations(i), seconds),
+                }
+                for i in ingresses
+            ],
+            annotation=ALB_ATTRIBUTES_ANNOTATION,
+        )
+    ]
+
+
+def _annotations(obj: KubeObject) -> dict[str, str]:
+    # Read directly: kube.annotations is shadowed for type checkers by the __future__ import.
+    value = kube.meta(obj).get("annotations") or {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _alb_attributes(annotations: dict[str, str], seconds: int) -> str:
+    """The attributes annotation with the idle timeout replaced and the other keys kept."""
+    pairs = [
+        p.strip()
+        for p in annotations.get(ALB_ATTRIBUTES_ANNOTATION, "").split(",")
+        if p.strip() and not p.strip().startswith(f"{ALB_IDLE_KEY}=")
+    ]
+    return ",".join([*pairs, f"{ALB_IDLE_KEY}={seconds}"])
+
+
+CHECK = Check(
+    name="app_keepalive",
+    codes=(CODE,),
+    severity=Severity.HIGH,
+    title="Server keep-alive outlasts the load balancer's idle timeout",
+    explains=(
+        "An ALB, and a Classic LB on HTTP/HTTPS listeners, reuse idle connections to the "
+        "targets for up to the idle timeout. A server that closes an idle connection first, "
+        "or at the same moment, makes the next request on it fail: 502 from an ALB, 504 "
+        "with BackendConnectionErrors from a Classic LB."
+    ),
+    judge=judge,
+    templates=(
+        "keepalive_flag.j2",
+        "keepalive_env.j2",
+        "keepalive_config.j2",
+        "keepalive_node.j2",
+        "keepalive_lb_classic.j2",
+        "keepalive_lb_alb.j2",
+    ),
+    step="keep-alive",
+)

@@ -1,0 +1,124 @@
+"""BACKEND_CONNECTION_ERRORS: the load balancer failed to connect to, or lost, its targets.
+
+Each error is a request the load balancer could not hand to a target: with no other target
+to retry on, the client gets a 502 or 504.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from checks import series
+from checks.fixes import fix
+from checks.metrics_catalog import CONNECTION_ERROR_METRIC, ELB_5XX_METRICS
+from checks.models import Finding, Severity, Status
+from checks.registry import Check
+from checks.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
+CODE = "BACKEND_CONNECTION_ERRORS"
+
+
+def judge(snapshot: Snapshot) -> list[Finding]:
+    findings: list[Finding] = []
+    for lb in snapshot.load_balancers:
+        metric = CONNECTION_ERROR_METRIC.get(lb.type)
+        if metric is None:
+            continue
+        resource = f"{lb.type} load balancer {lb.name}"
+        errors = series.total_across_target_groups(snapshot, lb, metric)
+        if errors is None:
+            gap = snapshot.gap("metrics")
+            if gap is not None:
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.UNKNOWN,
+                        Severity.HIGH,
+                        f"Could not read {metric} of {lb.name}.",
+                        resource,
+                        (gap.reason,),
+                    )
+                )
+            else:
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.PASS,
+                        Severity.HIGH,
+                        f"No {metric} reported for {lb.name}.",
+                        resource,
+                    )
+                )
+            continue
+        per_minute = series.by_minute(errors)
+        bad = {m: v for m, v in per_minute.items() if v > 0}
+        total = int(sum(bad.values()))
+        if not bad:
+            findings.append(
+                Finding(
+                    CODE,
+                    Status.PASS,
+                    Severity.HIGH,
+                    f"{metric} of {lb.name} is 0 over {len(per_minute)} minutes.",
+                    resource,
+                )
+            )
+            continue
+        elb_5xx = series.sum_by_minute(
+            *(series.get(snapshot, lb, m) for m in ELB_5XX_METRICS[lb.type])
+        )
+        together = sum(1 for m in bad if elb_5xx.get(m, 0) > 0)
+        evidence = [
+            f"{metric}: {total} in {len(bad)} of the last {len(per_minute)} minutes "
+            f"(peak {int(max(bad.values()))} in a minute)",
+            f"minutes that also show ELB 5XX: {together} of {len(bad)}",
+        ]
+        findings.append(
+            Finding(
+                CODE,
+                Status.FAIL,
+                Severity.HIGH,
+                f"{lb.name} failed {total} times to connect to or keep a connection with its "
+                f"targets ({metric}) in the last {len(per_minute)} minutes.",
+                resource,
+                tuple(evidence)
+                + (
+                    "Usual causes, checked in this report: a server behind it closing idle "
+                    "keep-alive connections first, security groups or network ACLs dropping "
+                    "traffic, targets that stopped listening.",
+                ),
+                (
+                    fix(
+                        f"Follow {metric} minute by minute while you fix it",
+                        "shell",
+                        "watch_metric.sh.j2",
+                        namespace_aws={"classic": "AWS/ELB", "application": "AWS/ApplicationELB"}[
+                            lb.type
+                        ],
+                        metric=metric,
+                        dimension="LoadBalancerName" if lb.type == "classic" else "LoadBalancer",
+                        dimension_value=lb.name
+                        if lb.type == "classic"
+                        else lb.arn.split(":loadbalancer/", 1)[-1],
+                        region=snapshot.region,
+                    ),
+                ),
+            )
+        )
+    return findings
+
+
+CHECK = Check(
+    name="backend_connection_errors",
+    codes=(CODE,),
+    severity=Severity.HIGH,
+    title="Connections from the load balancer to targets fail",
+    explains=(
+        "When the load balancer cannot open or reuse a connection to a target it answers 502 "
+        "or 504 for that request."
+    ),
+    judge=judge,
+    templates=("watch_metric.sh.j2",),
+    step="metrics",
+)

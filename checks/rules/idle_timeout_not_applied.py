@@ -1,0 +1,87 @@
+"""IDLE_TIMEOUT_NOT_APPLIED: an annotation asks for an idle timeout the load balancer does
+not have.
+
+The usual surprise after a fix "that should have worked": the 504s continue at the old
+timeout because the controller never applied the new one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from checks.annotations_idle import DEFAULT_IDLE_TIMEOUT_S, asked_idle_timeouts, served_objects
+from checks.kube import ref
+from checks.models import Finding, Severity, Status
+from checks.registry import Check
+from checks.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
+CODE = "IDLE_TIMEOUT_NOT_APPLIED"
+
+
+def judge(snapshot: Snapshot) -> list[Finding]:
+    findings: list[Finding] = []
+    for lb in snapshot.load_balancers:
+        resource = f"{lb.type} load balancer {lb.name}"
+        effective = lb.idle_timeout_s
+        if effective is None and lb.type == "network":
+            effective = DEFAULT_IDLE_TIMEOUT_S["network"]
+        objects = served_objects(lb, snapshot.service, snapshot.ingresses)
+        for ask in asked_idle_timeouts(lb, objects):
+            if effective is None:
+                gap = snapshot.gap("lb-attributes") or snapshot.gap("listener-attributes")
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.UNKNOWN,
+                        Severity.HIGH,
+                        f"Could not read the idle timeout of {lb.name} to compare with "
+                        f"{ref(ask.obj)}.",
+                        resource,
+                        (gap.reason if gap else "attribute missing",),
+                    )
+                )
+            elif ask.seconds is not None and ask.seconds != effective:
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.FAIL,
+                        Severity.HIGH,
+                        f"{ref(ask.obj)} asks for an idle timeout of {ask.seconds} s but "
+                        f"{lb.name} has {effective} s: the annotation was not applied.",
+                        resource,
+                        (
+                            f"annotation {ask.key}: {ask.raw!r}",
+                            f"{lb.type} load balancer attribute: {effective} s",
+                            "Look at the object's events for reconcile errors "
+                            f"(`kubectl describe {ref(ask.obj).split('/')[0]} -n "
+                            f"{snapshot.namespace} {ref(ask.obj).split('/')[-1]}`).",
+                        ),
+                    )
+                )
+            elif ask.seconds is not None:
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.PASS,
+                        Severity.HIGH,
+                        f"The idle timeout {ref(ask.obj)} asks for ({ask.seconds} s) is "
+                        f"applied on {lb.name}.",
+                        resource,
+                    )
+                )
+    return findings
+
+
+CHECK = Check(
+    name="idle_timeout_not_applied",
+    codes=(CODE,),
+    severity=Severity.HIGH,
+    title="Idle timeout annotation not applied",
+    explains=(
+        "The load balancer keeps cutting requests at its old idle timeout while the manifest "
+        "says otherwise."
+    ),
+    judge=judge,
+    step="annotations",
+)

@@ -1,0 +1,184 @@
+"""IDLE_TIMEOUT_REACHED: requests cut by the load balancer at its idle timeout.
+
+A Classic LB or ALB answers 504 when a target sends nothing back within the idle timeout.
+The trace in CloudWatch: the latency maximum sits at the idle timeout in the same minutes
+that count load-balancer 5XX/504 responses.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from checks import series
+from checks.annotations_idle import (
+    ALB_IDLE_KEY,
+    ALB_LB_ATTRIBUTES,
+    CLB_IDLE_TIMEOUT,
+    format_attributes,
+    parse_attributes,
+    served_objects,
+)
+from checks.fixes import fix
+from checks.kube import annotations, name, namespace
+from checks.metrics_catalog import ELB_5XX_METRICS, LATENCY_METRIC
+from checks.models import Finding, Fix, Severity, Status
+from checks.registry import Check
+from checks.snapshot import LoadBalancer, Snapshot
+from checks.thresholds import IDLE_TIMEOUT_MARGIN_S, MAX_IDLE_TIMEOUT_S
+
+logger = logging.getLogger(__name__)
+CODE = "IDLE_TIMEOUT_REACHED"
+
+
+def suggested_timeout(current: int, lb_type: str) -> int:
+    """A longer idle timeout to offer: double, on a whole minute, within AWS's range."""
+    doubled = max(current * 2, 120)
+    return min(-(-doubled // 60) * 60, MAX_IDLE_TIMEOUT_S[lb_type])
+
+
+def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
+    fixes: list[Fix] = []
+    for obj in served_objects(lb, snapshot.service, snapshot.ingresses):
+        if lb.type == "classic":
+            fixes.append(
+                fix(
+                    f"Raise the Classic LB idle timeout to {new} s",
+                    "shell",
+                    "annotate_idle_timeout.sh.j2",
+                    kind="service",
+                    namespace=namespace(obj),
+                    name=name(obj),
+                    key=CLB_IDLE_TIMEOUT,
+                    value=str(new),
+                )
+            )
+            fixes.append(
+                fix(
+                    "The same, to commit with the Service manifest",
+                    "yaml",
+                    "annotation_yaml.j2",
+                    key=CLB_IDLE_TIMEOUT,
+                    value=str(new),
+                )
+            )
+        elif lb.type == "application":
+            pairs = parse_attributes(annotations(obj).get(ALB_LB_ATTRIBUTES, ""))
+            pairs[ALB_IDLE_KEY] = str(new)
+            value = format_attributes(pairs)
+            fixes.append(
+                fix(
+                    f"Raise the ALB idle timeout to {new} s (other attributes kept)",
+                    "shell",
+                    "annotate_idle_timeout.sh.j2",
+                    kind="ingress",
+                    namespace=namespace(obj),
+                    name=name(obj),
+                    key=ALB_LB_ATTRIBUTES,
+                    value=value,
+                )
+            )
+            fixes.append(
+                fix(
+                    "The same, to commit with the Ingress manifest",
+                    "yaml",
+                    "annotation_yaml.j2",
+                    key=ALB_LB_ATTRIBUTES,
+                    value=value,
+                )
+            )
+    return tuple(fixes)
+
+
+def judge(snapshot: Snapshot) -> list[Finding]:
+    findings: list[Finding] = []
+    for lb in snapshot.load_balancers:
+        if lb.type not in LATENCY_METRIC:
+            continue  # an NLB has no idle-timeout 504: it resets idle flows instead
+        resource = f"{lb.type} load balancer {lb.name}"
+        idle = lb.idle_timeout_s
+        latency_name = LATENCY_METRIC[lb.type]
+        latency = series.get(snapshot, lb, latency_name)
+        gap = snapshot.gap("metrics") or snapshot.gap("lb-attributes")
+        if idle is None or latency is None:
+            reason = (
+                gap.reason
+                if gap
+                else (
+                    f"no {latency_name} datapoints in the last {snapshot.window_s // 60} minutes"
+                    if idle is not None
+                    else "the idle timeout attribute could not be read"
+                )
+            )
+            status = Status.UNKNOWN if gap or idle is None else Status.PASS
+            findings.append(
+                Finding(
+                    CODE,
+                    status,
+                    Severity.HIGH,
+                    f"Could not compare {latency_name} with the idle timeout of {lb.name}."
+                    if status is Status.UNKNOWN
+                    else f"No traffic on {lb.name} to compare with its idle timeout.",
+                    resource,
+                    (reason,),
+                )
+            )
+            continue
+        elb_errors = series.sum_by_minute(
+            *(series.get(snapshot, lb, m) for m in ELB_5XX_METRICS[lb.type])
+        )
+        latency_by_minute = series.by_minute(latency)
+        at_limit = {m for m, v in latency_by_minute.items() if v >= idle - IDLE_TIMEOUT_MARGIN_S}
+        cut = sorted(m for m in at_limit if elb_errors.get(m, 0) > 0)
+        peak = max(latency_by_minute.values(), default=0.0)
+        errors_in_cut = int(sum(elb_errors[m] for m in cut))
+        minutes = len(latency_by_minute)
+        if cut:
+            error_label = "ELB 504" if lb.type == "application" else "ELB 5XX"
+            findings.append(
+                Finding(
+                    CODE,
+                    Status.FAIL,
+                    Severity.HIGH,
+                    f"{latency_name} of {lb.name} reached its idle timeout of {idle} s in "
+                    f"{len(cut)} of the last {minutes} minutes, with {errors_in_cut} "
+                    f"{error_label} responses in those minutes: requests are cut at {idle} s.",
+                    resource,
+                    (
+                        f"{latency_name} maximum: {series.fmt_seconds(peak)} "
+                        f"(idle timeout {idle} s, {lb.type} attribute)",
+                        f"minutes at the timeout with {error_label}: {len(cut)} of {minutes}",
+                        f"{error_label} in those minutes: {errors_in_cut}",
+                        "Raise the idle timeout above your slowest legitimate request, or make "
+                        "that request answer sooner (stream, poll, or run it in the background).",
+                    ),
+                    _fixes(snapshot, lb, suggested_timeout(idle, lb.type)),
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    CODE,
+                    Status.PASS,
+                    Severity.HIGH,
+                    f"{latency_name} of {lb.name} stayed under its idle timeout of {idle} s "
+                    "in every minute with ELB 5XX.",
+                    resource,
+                    (f"{latency_name} maximum: {series.fmt_seconds(peak)} over {minutes} minutes",),
+                )
+            )
+    return findings
+
+
+CHECK = Check(
+    name="idle_timeout_reached",
+    codes=(CODE,),
+    severity=Severity.HIGH,
+    title="Requests cut at the load balancer's idle timeout",
+    explains=(
+        "A Classic LB or an ALB closes a request whose target sends nothing for the idle "
+        "timeout and answers 504 to the client."
+    ),
+    judge=judge,
+    templates=("annotate_idle_timeout.sh.j2", "annotation_yaml.j2"),
+    step="metrics",
+)

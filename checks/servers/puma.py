@@ -1,0 +1,71 @@
+"""Puma: ``persistent_timeout`` (default 20 s) in the config file, or, from Puma 7,
+``PUMA_PERSISTENT_TIMEOUT``. The config file wins over the variable."""
+
+from __future__ import annotations
+
+import re
+
+from checks.servers.base import ContainerView, Origin, ServerKeepAlive, find_flag, parse_seconds
+
+NAMES = frozenset({"puma"})
+DEFAULT_PERSISTENT_TIMEOUT_S = 20.0
+ENV = "PUMA_PERSISTENT_TIMEOUT"
+
+_SETTING = re.compile(r"^\s*persistent_timeout[\s(]+([0-9.]+)", re.MULTILINE)
+
+
+def detect(view: ContainerView) -> ServerKeepAlive | None:
+    words = view.program(NAMES)
+    if words is None:
+        return None
+    hit = find_flag(words, ("--config",), "-C")
+    if hit is not None:
+        config = view.file(hit.value)
+        if config is None:
+            return ServerKeepAlive(
+                server="puma",
+                container=view.name,
+                reuses_connections=True,
+                idle_timeout_s=None,
+                source=f"config file {hit.value} (not mounted from a ConfigMap)",
+                assumed_default=False,
+                note=f"persistent_timeout may be set in {hit.value}, which is not visible",
+            )
+        if match := _SETTING.search(config.text):
+            line = config.text.count("\n", 0, match.start(1)) + 1
+            return ServerKeepAlive(
+                server="puma",
+                container=view.name,
+                reuses_connections=True,
+                idle_timeout_s=parse_seconds(match.group(1)),
+                source=f"persistent_timeout {match.group(1)}, {config.describe(line)}",
+                assumed_default=False,
+                origin=Origin(
+                    kind="file",
+                    path=config.path,
+                    line=line,
+                    configmap=config.configmap,
+                    key=config.key,
+                ),
+            )
+    if ENV in view.env:
+        return ServerKeepAlive(
+            server="puma",
+            container=view.name,
+            reuses_connections=True,
+            idle_timeout_s=parse_seconds(view.env[ENV]),
+            source=f"{ENV}={view.env[ENV]}",
+            assumed_default=False,
+            note="Puma reads this variable from version 7",
+            origin=Origin(kind="env", name=ENV, text=view.env[ENV]),
+        )
+    # Limitation: a config/puma.rb inside the image, read when no -C is given, is not seen.
+    return ServerKeepAlive(
+        server="puma",
+        container=view.name,
+        reuses_connections=True,
+        idle_timeout_s=DEFAULT_PERSISTENT_TIMEOUT_S,
+        source=f"Puma's default persistent_timeout ({DEFAULT_PERSISTENT_TIMEOUT_S:g} s)",
+        assumed_default=True,
+        origin=Origin(kind="default"),
+    )

@@ -1,0 +1,256 @@
+"""Plain, typed facts fetched from Kubernetes and AWS: what every check judges.
+
+Collectors (``checks.collect``) fill a :class:`Snapshot`; checks are pure functions of it.
+Kubernetes objects stay as the API's JSON (``KubeObject``), the shape ``kubectl get -o
+json`` shows and the shape manifests have, so the same checks can judge a live cluster and
+files offline. AWS facts are small dataclasses with the fields the checks need.
+
+What could not be fetched is recorded in ``Snapshot.gaps`` with the reason, so a check
+can report ``unknown`` instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+KubeObject = dict[str, Any]
+LbType = Literal["classic", "application", "network"]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Something a collector could not read: ``area`` names what (e.g. ``metrics``)."""
+
+    area: str
+    resource: str
+    reason: str
+    needs: str = ""
+
+
+@dataclass(frozen=True)
+class AclEntry:
+    rule_number: int
+    egress: bool
+    protocol: str  # "-1" (all), "6" (tcp), "17" (udp), ...
+    cidr: str
+    action: Literal["allow", "deny"]
+    port_from: int | None = None
+    port_to: int | None = None
+
+    def matches(self, protocol: str, address: str, port: int) -> bool:
+        if self.protocol not in ("-1", protocol):
+            return False
+        if self.protocol != "-1" and self.port_from is not None and self.port_to is not None:
+            if not self.port_from <= port <= self.port_to:
+                return False
+        return ipaddress.ip_address(address) in ipaddress.ip_network(self.cidr, strict=False)
+
+
+@dataclass(frozen=True)
+class NetworkAcl:
+    id: str
+    is_default: bool
+    entries: tuple[AclEntry, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Subnet:
+    id: str
+    cidr: str
+    az: str
+    vpc_id: str
+    public: bool
+    network_acl_id: str | None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SgRule:
+    protocol: str  # "-1", "tcp", "udp", "icmp"
+    from_port: int | None
+    to_port: int | None
+    cidrs: tuple[str, ...] = ()
+    group_ids: tuple[str, ...] = ()
+    prefix_list_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str
+    vpc_id: str
+    ingress: tuple[SgRule, ...]
+    egress: tuple[SgRule, ...]
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    subnet_id: str
+    private_ip: str
+    az: str
+    security_group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """One target of a target group, or one instance of a Classic LB."""
+
+    id: str
+    port: int | None
+    state: str  # healthy | unhealthy | initial | draining | unused | InService | OutOfService
+    reason: str = ""
+    description: str = ""
+    az: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in ("healthy", "InService")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    protocol: str
+    port: str  # "traffic-port" or a number
+    path: str = ""
+    matcher: str = ""
+    interval_s: int | None = None
+    timeout_s: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    name: str
+    arn: str
+    target_type: str  # ip | instance
+    protocol: str
+    port: int
+    health_check: HealthCheck
+    attributes: dict[str, str]
+    targets: tuple[TargetHealth, ...]
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    protocol: str
+    instance_port: int | None = None  # Classic LB
+    instance_protocol: str | None = None  # Classic LB
+    target_group_arns: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One CloudWatch metric: one point a minute, oldest first; ``None`` = no datapoint."""
+
+    name: str
+    stat: str
+    values: tuple[float | None, ...]
+    dimensions: dict[str, str] = field(default_factory=dict)
+    timestamps: tuple[float, ...] = ()
+
+    @property
+    def total(self) -> float:
+        return sum(v for v in self.values if v is not None)
+
+    @property
+    def peak(self) -> float | None:
+        present = [v for v in self.values if v is not None]
+        return max(present) if present else None
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    name: str
+    type: LbType
+    dns_name: str
+    scheme: str
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+    attributes: dict[str, str]
+    listeners: tuple[Listener, ...]
+    target_groups: tuple[TargetGroup, ...] = ()
+    instances: tuple[TargetHealth, ...] = ()  # Classic LB instance health
+    arn: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    serves: str = ""  # "service/NS/NAME" or "ingress/NS/NAME"
+
+    @property
+    def idle_timeout_s(self) -> int | None:
+        """The connection idle timeout in effect (NLB: the first TCP listener's)."""
+        if self.type == "classic":
+            raw = self.attributes.get("idle_timeout")
+        elif self.type == "application":
+            raw = self.attributes.get("idle_timeout.timeout_seconds")
+        else:
+            raw = next(
+                (
+                    lst.attributes["tcp.idle_timeout.seconds"]
+                    for lst in self.listeners
+                    if "tcp.idle_timeout.seconds" in lst.attributes
+                ),
+                None,
+            )
+        return int(raw) if raw not in (None, "") else None
+
+    @property
+    def cross_zone(self) -> bool:
+        if self.type == "application":
+            return True
+        key = "cross_zone" if self.type == "classic" else "load_balancing.cross_zone.enabled"
+        return str(self.attributes.get(key, "false")).lower() == "true"
+
+
+@dataclass(frozen=True)
+class Sysctls:
+    """TCP keepalive settings read in one network namespace (a pod's or a node's)."""
+
+    subject: str  # "NAMESPACE/POD" or "node/NAME"
+    values: dict[str, int]
+    error: str = ""  # why they could not be read, when values is empty
+
+
+@dataclass
+class Snapshot:
+    """Everything the checks judge about one asked Service."""
+
+    namespace: str
+    service_name: str
+    cluster: str = "default"
+    window_s: int = 3600
+    # Kubernetes, as JSON objects
+    service: KubeObject | None = None
+    ingresses: list[KubeObject] = field(default_factory=list)  # those that route to the service
+    pods: list[KubeObject] = field(default_factory=list)  # pods selected by the service
+    nodes: list[KubeObject] = field(default_factory=list)
+    configmaps: dict[str, KubeObject] = field(default_factory=dict)  # by name, service's ns
+    workloads: list[KubeObject] = field(default_factory=list)  # Deployments etc. owning pods
+    endpoint_slices: list[KubeObject] = field(default_factory=list)
+    ingress_classes: list[KubeObject] = field(default_factory=list)
+    events: list[KubeObject] = field(default_factory=list)
+    # AWS
+    region: str = ""
+    vpc_cidr: str = ""
+    load_balancers: list[LoadBalancer] = field(default_factory=list)
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    network_acls: dict[str, NetworkAcl] = field(default_factory=dict)
+    security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
+    instances: dict[str, Instance] = field(default_factory=dict)
+    metrics: dict[str, dict[str, MetricSeries]] = field(default_factory=dict)  # lb name -> name
+    # Inside pods and nodes
+    sysctls: dict[str, Sysctls] = field(default_factory=dict)
+    gaps: list[Gap] = field(default_factory=list)
+
+    def gap(self, area: str) -> Gap | None:
+        return next((g for g in self.gaps if g.area == area), None)
+
+    def acl_for_subnet(self, subnet_id: str) -> NetworkAcl | None:
+        subnet = self.subnets.get(subnet_id)
+        if subnet is None or subnet.network_acl_id is None:
+            return None
+        return self.network_acls.get(subnet.network_acl_id)

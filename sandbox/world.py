@@ -1,0 +1,90 @@
+"""A running simulated EKS world: a local AWS endpoint and a local Kubernetes API server
+seeded from one scenario, and the settings that point the real clients at them."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from checks.collect.settings import Connection
+from sandbox.aws import LocalAws, SeededAws, seed
+from sandbox.kube_server import KubeApiServer
+from sandbox.scenario import Scenario
+
+logger = logging.getLogger(__name__)
+
+
+def _rewrite_cluster(scenario: Scenario, seeded: SeededAws) -> list[dict[str, Any]]:
+    """The scenario's objects as the cluster would show them once AWS assigned real ids:
+    nodes point at the real instances, served objects carry their load balancer's DNS name."""
+    objects = copy.deepcopy(scenario.cluster)
+    hostnames: dict[str, list[str]] = {}
+    for lb_name, served in seeded.lb_for.items():
+        for ref in served:
+            hostnames.setdefault(ref, []).append(seeded.lb_dns_names[lb_name])
+    for obj in objects:
+        kind = str(obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        if kind == "Node":
+            spec = obj.setdefault("spec", {})
+            provider = str(spec.get("providerID", ""))
+            scenario_id = provider.rsplit("/", 1)[-1]
+            if scenario_id in seeded.instance_ids:
+                spec["providerID"] = provider[: -len(scenario_id)] + seeded.instance_ids[scenario_id]
+        ref = f"{kind.lower()}/{meta.get('namespace', '')}/{meta.get('name', '')}"
+        if ref in hostnames:
+            status = obj.setdefault("status", {})
+            status["loadBalancer"] = {"ingress": [{"hostname": h} for h in hostnames[ref]]}
+    return objects
+
+
+class World:
+    """Start with :meth:`start` (or as a context manager); :attr:`connection` points the
+    collectors at it."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.aws = LocalAws()
+        self.kube: KubeApiServer | None = None
+        self.seeded: SeededAws | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="eks504-sandbox-")
+        self.connection: Connection | None = None
+
+    def start(self) -> World:
+        started = time.monotonic()
+        endpoint = self.aws.start()
+        self.seeded = seed(
+            self.scenario.aws, cluster_name=self.scenario.cluster_name, endpoint_url=endpoint
+        )
+        objects = _rewrite_cluster(self.scenario, self.seeded)
+        self.kube = KubeApiServer(objects, self.scenario.exec, cluster_name=self.scenario.cluster_name)
+        self.kube.start()
+        kubeconfig = self.kube.write_kubeconfig(Path(self._tmp.name) / "kubeconfig")
+        self.connection = Connection(
+            kubeconfig=str(kubeconfig),
+            aws_endpoint_url=endpoint,
+            region=self.seeded.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            cluster=self.scenario.cluster_name,
+        )
+        logger.info(
+            "sandbox for scenario %s up in %.2f s", self.scenario.id, time.monotonic() - started
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.kube is not None:
+            self.kube.stop()
+        self.aws.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> World:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
