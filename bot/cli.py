@@ -100,6 +100,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from checks.models import Target
 
     cache: ResultCache = cache_from_env() if os.environ.get("REDIS_URL") else MemoryCache()
+    if args.target:
+        parse_target(args.target, args.namespace)  # bad input is refused before any work
     with checker_for(args, cache) as (checker, default_ask):
         ask = args.target or default_ask
         if not ask:

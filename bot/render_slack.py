@@ -66,7 +66,12 @@ class SlackMessages:
 def _shorten(text: str, limit: int, marker: str = "…") -> str:
     if len(text) <= limit:
         return text
-    return text[: limit - len(marker)] + marker
+    cut = text[: limit - len(marker)]
+    # In escaped text every "&" starts an entity; never leave half of one behind.
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + marker
 
 
 def _escaped_pieces(raw: str, limit: int) -> list[str]:

@@ -17,7 +17,9 @@ through" are needed:
 * ``all``: every address of the range passes. Used for the load balancer's own subnets, where
   a node may take any address, so one denied address is a real, intermittent block.
 * ``any``: at least one address passes. Used for the client population: an ACL or group that
-  denies some clients is a policy, not a fault on the path.
+  denies some clients is a policy, not a fault on the path. The clients of an internet-facing
+  load balancer are the public addresses (:func:`population`), so a rule that admits only
+  private ranges admits none of them.
 
 A range is split by the rules it meets (:func:`acl_partition`), so both readings are exact,
 first match per address, rather than "a rule must cover the whole range".
@@ -137,7 +139,15 @@ def entry_matches_traffic(entry: AclEntry, egress: bool, protocol: str, port: in
 
 
 def ordered_entries(acl: NetworkAcl, egress: bool) -> list[AclEntry]:
-    return sorted((e for e in acl.entries if e.egress == egress), key=lambda e: e.rule_number)
+    """The rules users can change, in order.
+
+    AWS lists the final deny-all as rules 32767 (IPv4) and 32768 (IPv6); the evaluator
+    applies that rule itself, so it is reported as ``*`` the way the console shows it.
+    """
+    return sorted(
+        (e for e in acl.entries if e.egress == egress and e.rule_number <= MAX_RULE_NUMBER),
+        key=lambda e: e.rule_number,
+    )
 
 
 def acl_partition(
@@ -234,8 +244,8 @@ def acl_port_range_gaps(
         return []
     protocol = protocol_number(protocol)
     cuts = {lo, hi + 1}
-    for entry in acl.entries:
-        if entry.egress == egress and entry.port_from is not None and entry.port_to is not None:
+    for entry in ordered_entries(acl, egress):
+        if entry.port_from is not None and entry.port_to is not None:
             cuts.update(b for b in (entry.port_from, entry.port_to + 1) if lo < b <= hi)
     bounds = sorted(cuts)
     gaps: list[DeniedRange] = []
@@ -253,7 +263,7 @@ def acl_port_range_gaps(
 
 def console_acl_rule(entry: AclEntry | None) -> str:
     """One ACL rule as the AWS console's table shows it (``None`` = the ``*`` rule)."""
-    if entry is None:
+    if entry is None or entry.rule_number > MAX_RULE_NUMBER:
         return "Rule * | All traffic | All | All | 0.0.0.0/0 | Deny"
     kind = _TYPE_LABELS.get(entry.protocol, f"Custom protocol ({entry.protocol})")
     proto = _PROTOCOL_LABELS.get(entry.protocol, entry.protocol)

@@ -48,8 +48,11 @@ ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_CLUSTER_NAME = "demo"
 
-# One of the AMIs moto ships in its default image list, so DescribeImages knows it.
+# One of the AMIs moto ships in its default image list. With that list switched off
+# (MOTO_EC2_LOAD_DEFAULT_AMIS=false, which makes each reset much faster), seed registers
+# an image of its own instead, so instances always run an image DescribeImages knows.
 _AMI_ID = "ami-03cf127a"
+_AMI_NAME = "eks504-sandbox-node"
 _INSTANCE_TYPE = "m5.large"
 # An IAM server-certificate ARN: moto accepts it for HTTPS/TLS listeners without ACM.
 _CERTIFICATE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:server-certificate/eks504-sandbox"
@@ -127,8 +130,10 @@ class _Call:
 def _read_call(environ: dict[str, Any]) -> _Call:
     """Names the API operation of a request; leaves the body readable for moto."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
+    body = b""
+    if length:
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
 
     match = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
     service = match.group(1) if match else ""
@@ -255,12 +260,12 @@ def _moto_server(faults: _FaultLayer) -> Any:
     )
     from werkzeug.serving import make_server
 
-    class QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+    class QuietRequestHandler(MotoRequestHandler):
         # Werkzeug writes one stderr line per request otherwise; keep them at DEBUG.
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             logger.debug("moto %s %s", self.requestline, code)
 
-    class FaultyMotoServer(ThreadedMotoServer):  # type: ignore[misc]
+    class FaultyMotoServer(ThreadedMotoServer):
         # Same as moto's own entry point, except for the wrapped app and the handler.
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
@@ -370,7 +375,6 @@ _TARGET_REASON_TEXT: dict[str, str] = {
     "Target.InvalidState": "Target is in the stopped state",
     "Target.IpUnusable": "The target IP address is reserved for use by a load balancer",
     "Target.HealthCheckDisabled": "Health checks are disabled",
-    "Elb.InternalHealthCheckError": "Health checks failed due to an internal error",
 }
 
 # Classic ELB descriptions whose cause is the load balancer, not the instance.
@@ -474,9 +478,9 @@ def _install_moto_hooks() -> None:
                 balancer.arn = arn
             return balancer
 
-        FakeTargetGroup.health_for = health_for
-        ELBv2Backend.create_load_balancer = create_load_balancer
-        ELBResponse.describe_instance_health = describe_instance_health
+        FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+        ELBv2Backend.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
+        ELBResponse.describe_instance_health = describe_instance_health  # type: ignore[method-assign]
         _hooks_installed = True
         logger.debug("moto hooks installed")
 
@@ -616,11 +620,13 @@ def _controller_tags(
         tags["service.k8s.aws/stack"] = refs[0].partition("/")[2]
         tags["service.k8s.aws/resource"] = "LoadBalancer"
         return tags
-    groups = {
-        _annotations(_find_object(cluster, ref)).get(_GROUP_ANNOTATION)
-        for ref in (refs if cluster is not None else [])
-    } - {None}
-    if cluster is not None and len(groups) == 1:
+    groups: set[str] = set()
+    if cluster is not None:
+        for ref in refs:
+            group = _annotations(_find_object(cluster, ref)).get(_GROUP_ANNOTATION)
+            if group:
+                groups.add(str(group))
+    if len(groups) == 1:
         tags["ingress.k8s.aws/stack"] = str(groups.pop())
     elif len(refs) == 1:
         tags["ingress.k8s.aws/stack"] = refs[0].partition("/")[2]
@@ -667,8 +673,10 @@ class _Seeder:
 
     def vpc(self) -> None:
         cidr = str((self.aws.get("vpc") or {}).get("cidr", "10.0.0.0/16"))
-        vpc_id = self.ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
-        self.ec2.create_tags(Resources=[vpc_id], Tags=_tags({"Name": self.cluster_name}))
+        vpc_id = self.ec2.create_vpc(
+            CidrBlock=cidr,
+            TagSpecifications=[{"ResourceType": "vpc", "Tags": _tags({"Name": self.cluster_name})}],
+        )["Vpc"]["VpcId"]
         self.out.vpc_id = vpc_id
 
     def subnets(self) -> None:
@@ -687,8 +695,10 @@ class _Seeder:
             return
         gateway = self.ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         self.ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=self.out.vpc_id)
-        table = self.ec2.create_route_table(VpcId=self.out.vpc_id)["RouteTable"]["RouteTableId"]
-        self.ec2.create_tags(Resources=[table], Tags=_tags({"Name": "public"}))
+        table = self.ec2.create_route_table(
+            VpcId=self.out.vpc_id,
+            TagSpecifications=[{"ResourceType": "route-table", "Tags": _tags({"Name": "public"})}],
+        )["RouteTable"]["RouteTableId"]
         self.ec2.create_route(
             RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway
         )
@@ -783,7 +793,23 @@ class _Seeder:
             params["IcmpTypeCode"] = {"Type": -1, "Code": -1}
         self.ec2.create_network_acl_entry(**params)
 
+    def _image_id(self) -> str:
+        try:
+            self.ec2.describe_images(ImageIds=[_AMI_ID])
+            return _AMI_ID
+        except ClientError as exc:
+            if not exc.response.get("Error", {}).get("Code", "").startswith("InvalidAMIID"):
+                raise
+        logger.debug("moto's default images are off; registering %s", _AMI_NAME)
+        image: str = self.ec2.register_image(
+            Name=_AMI_NAME, Architecture="x86_64", RootDeviceName="/dev/xvda"
+        )["ImageId"]
+        return image
+
     def instances(self) -> None:
+        if not self.aws.get("instances"):
+            return
+        image_id = self._image_id()
         for scenario_id, facts in (self.aws.get("instances") or {}).items():
             groups = [
                 _ref(self.out.security_group_ids, g, "security group")
@@ -791,7 +817,7 @@ class _Seeder:
             ]
             tags = {"Name": scenario_id, f"kubernetes.io/cluster/{self.cluster_name}": "owned"}
             params: dict[str, Any] = {
-                "ImageId": _AMI_ID,
+                "ImageId": image_id,
                 "InstanceType": _INSTANCE_TYPE,
                 "MinCount": 1,
                 "MaxCount": 1,
@@ -980,7 +1006,7 @@ class _Seeder:
         ):
             if key in check:
                 params[aws_key] = int(check[key])
-        tg_arn = self.elbv2.create_target_group(**params)["TargetGroups"][0]["TargetGroupArn"]
+        tg_arn: str = self.elbv2.create_target_group(**params)["TargetGroups"][0]["TargetGroupArn"]
         self.out.target_group_arns[tg_name] = tg_arn
         self.tg_dimension[(lb_name, tg_name)] = tg_arn.rsplit(":", 1)[1]
 

@@ -57,6 +57,9 @@ class World:
     def start(self) -> World:
         started = time.monotonic()
         endpoint = self.aws.start()
+        # moto keeps its models per process: a world started earlier in this process would
+        # otherwise leave its resources behind.
+        self.aws.reset()
         self.seeded = seed(
             self.scenario.aws, cluster_name=self.scenario.cluster_name, endpoint_url=endpoint
         )

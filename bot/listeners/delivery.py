@@ -15,8 +15,8 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.commands import mrkdwn_code
-from bot.render_slack import SlackMessages, pack, render, render_error
+from bot.commands import escape_mrkdwn, mrkdwn_code
+from bot.render_slack import pack, render, render_error
 from bot.service import Checker, CheckOutcome
 from checks.errors import Eks504Error
 from checks.models import Target
@@ -98,11 +98,12 @@ def say(dest: Destination, message: dict[str, Any]) -> None:
     try:
         _post(dest.client, dest.channel, dest.thread_ts, message)
     except SlackApiError:
-        logger.warning("could not tell %s in %s what happened", dest.thread_ts, dest.channel)
+        logger.warning("could not post a message in %s (thread %s)", dest.channel, dest.thread_ts)
 
 
-def deliver(dest: Destination, messages: SlackMessages, outcome: CheckOutcome) -> None:
+def deliver(dest: Destination, outcome: CheckOutcome) -> None:
     """Post the parent, then each reply in its thread; fall back to ephemeral answers."""
+    messages = render(outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
     if dest.ephemeral_only and dest.respond is not None:
         _respond_all(dest.respond, pack(messages))
         return
@@ -120,7 +121,9 @@ def deliver(dest: Destination, messages: SlackMessages, outcome: CheckOutcome) -
             _respond_all(dest.respond, pack(intro_messages))
         else:
             logger.exception("could not post the result for %s", messages.target.ask)
-            text = POST_FAILED.format(target=mrkdwn_code(messages.target.ask), error=error)
+            text = POST_FAILED.format(
+                target=mrkdwn_code(messages.target.ask), error=escape_mrkdwn(error)
+            )
             _respond_all(dest.respond, [{"text": text}])
         return
 
@@ -147,8 +150,7 @@ def check_and_deliver(
             outcome.cache_hit,
             time.monotonic() - started,
         )
-        messages = render(outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
-        deliver(dest, messages, outcome)
+        deliver(dest, outcome)
     except Eks504Error as err:
         logger.info("check of %s could not run: %s", target.ask, err)
         say(dest, render_error(err, target.ask))

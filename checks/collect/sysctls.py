@@ -65,9 +65,12 @@ def _exec(
 ) -> tuple[str, str]:
     """Run ``command`` in ``pod``; returns (stdout, error). Error is "" on success."""
     started = time.monotonic()
+    # stream() swaps the request method of the client it is given while it runs: a client
+    # of its own keeps concurrent plain calls off the websocket path.
+    exec_core = k8s.CoreV1Api(k8s.ApiClient(core.api_client.configuration))
     try:
         ws = stream(
-            core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+            exec_core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
             container=container or None,
             stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False,
         )
@@ -162,7 +165,9 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
     try:
         core.create_namespaced_pod(namespace, body)
     except ApiException as exc:
-        logger.info("kubernetes create pod %s/%s -> HTTP %s", namespace, name, exc.status)
+        logger.info(
+            "kubernetes create pod %s/%s -> HTTP %s %s", namespace, name, exc.status, exc.reason
+        )
         need = f"RBAC `create` on `pods` in namespace {namespace}"
         return Sysctls(subject=subject, values={}, error=f"could not start a reading pod ({need})")
     try:

@@ -37,6 +37,9 @@ AWS_DEFAULT_IDLE_TIMEOUT_S = {"classic": 60, "application": 60}
 MARGIN_S = 5
 # Lowering the load balancer's idle timeout below this also cuts slow requests short.
 MIN_SUGGESTED_LB_IDLE_S = 10
+# ingress-nginx's documented default for its ConfigMap key upstream-keepalive-timeout.
+INGRESS_NGINX_UPSTREAM_KEEPALIVE_S = 60
+INGRESS_NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 CLASSIC_IDLE_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
 ALB_ATTRIBUTES_ANNOTATION = "alb.ingress.kubernetes.io/load-balancer-attributes"
 ALB_IDLE_KEY = "idle_timeout.timeout_seconds"
@@ -78,6 +81,55 @@ def lb_idle_timeout(lb: LoadBalancer) -> tuple[int, str]:
 
 def lb_label(lb: LoadBalancer) -> str:
     return f"{_LB_KIND[lb.type]} {lb.name}"
+
+
+@dataclass(frozen=True)
+class Pooler:
+    """A layer in front of the pods that keeps idle connections to them and reuses them."""
+
+    label: str  # "the ALB k8s-shop-web-1a2b", "ingress-nginx (Ingress science/portal)"
+    idle_s: int
+    idle_note: str  # where the idle time comes from, when it is not read from the layer
+    consequence: str  # what a request on a connection the server just closed gets
+    lb: LoadBalancer | None = None
+
+
+def lb_pooler(lb: LoadBalancer) -> Pooler:
+    idle, note = lb_idle_timeout(lb)
+    consequence = (
+        "fails with 502"
+        if lb.type == "application"
+        else "fails with 504 and counts in BackendConnectionErrors"
+    )
+    return Pooler(f"the {lb_label(lb)}", idle, note, consequence, lb)
+
+
+def ingress_nginx_poolers(snapshot: Snapshot) -> list[Pooler]:
+    """ingress-nginx keeps upstream connections for ``upstream-keepalive-timeout``."""
+    controllers = {
+        kube.name(c): str(kube.spec(c).get("controller", "")) for c in snapshot.ingress_classes
+    }
+    poolers = []
+    for ingress in snapshot.ingresses:
+        class_name = str(
+            kube.spec(ingress).get("ingressClassName")
+            or _annotations(ingress).get("kubernetes.io/ingress.class", "")
+        )
+        controller = controllers.get(class_name)
+        if controller != INGRESS_NGINX_CONTROLLER and not (
+            controller is None and class_name == "nginx"
+        ):
+            continue
+        poolers.append(
+            Pooler(
+                f"ingress-nginx (Ingress {kube.namespace(ingress)}/{kube.name(ingress)})",
+                INGRESS_NGINX_UPSTREAM_KEEPALIVE_S,
+                " (ingress-nginx's default upstream-keepalive-timeout; the controller's "
+                "ConfigMap, which may change it, was not read)",
+                "gets 502 from ingress-nginx (upstream prematurely closed connection)",
+            )
+        )
+    return poolers
 
 
 @dataclass(frozen=True)
@@ -163,34 +215,39 @@ def _groups(snapshot: Snapshot) -> list[_Group]:
 
 def judge(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
+    poolers = []
     for lb in snapshot.load_balancers:
-        if not pools_connections(lb):
+        if pools_connections(lb):
+            poolers.append(lb_pooler(lb))
+        else:
             logger.debug("%s does not pool connections to targets: not judged", lb.name)
-            continue
+    poolers.extend(ingress_nginx_poolers(snapshot))
+    groups = _groups(snapshot) if poolers else []
+    for pooler in poolers:
         unknown: list[_Group] = []
-        for group in _groups(snapshot):
+        for group in groups:
             keepalive = group.keepalive
             if keepalive.reuses_connections and keepalive.idle_timeout_s is None:
                 unknown.append(group)
             else:
-                findings.append(_judge_group(snapshot, lb, group))
+                findings.append(_judge_group(snapshot, pooler, group))
         if unknown:
-            findings.append(_unknown(lb, unknown))
+            findings.append(_unknown(pooler, unknown))
     return findings
 
 
-def _judge_group(snapshot: Snapshot, lb: LoadBalancer, group: _Group) -> Finding:
+def _judge_group(snapshot: Snapshot, pooler: Pooler, group: _Group) -> Finding:
     keepalive = group.keepalive
-    idle, idle_note = lb_idle_timeout(lb)
+    idle, idle_note, label = pooler.idle_s, pooler.idle_note, pooler.label
     resource = group.owner.ref if group.owner.kind != "pod" else f"pod/{group.pods[0]}"
-    reuse = f"the {lb_label(lb)} reuses them for up to {idle} s{idle_note}"
+    reuse = f"{label} reuses them for up to {idle} s{idle_note}"
     if not keepalive.reuses_connections:
         return Finding(
             code=CODE,
             status=Status.PASS,
             severity=Severity.INFO,
-            summary=f"{keepalive.server} does not keep connections open, so the "
-            f"{lb_label(lb)} never reuses one the server has closed",
+            summary=f"{keepalive.server} does not keep connections open, so {label} never "
+            "reuses one the server has closed",
             resource=resource,
             evidence=(
                 f"{group.where} closes each connection after its response ({keepalive.source}"
@@ -206,8 +263,8 @@ def _judge_group(snapshot: Snapshot, lb: LoadBalancer, group: _Group) -> Finding
             code=CODE,
             status=Status.PASS,
             severity=Severity.INFO,
-            summary=f"{keepalive.server} keeps idle connections {shown}, longer than the "
-            f"{lb_label(lb)}'s idle timeout of {idle} s",
+            summary=f"{keepalive.server} keeps idle connections {shown}, longer than {label} "
+            f"reuses them ({idle} s)",
             resource=resource,
             evidence=(
                 f"{group.where} keeps idle connections open for {shown} ({detail}); {reuse}.",
@@ -216,20 +273,15 @@ def _judge_group(snapshot: Snapshot, lb: LoadBalancer, group: _Group) -> Finding
     status = Status.FAIL if server_idle < idle else Status.WARN
     if status is Status.FAIL:
         summary = (
-            f"{keepalive.server} closes idle connections after {shown}, before the "
-            f"{lb_label(lb)} stops reusing them at {idle} s"
+            f"{keepalive.server} closes idle connections after {shown}, before {label} "
+            f"stops reusing them at {idle} s"
         )
     else:
         summary = (
-            f"{keepalive.server} closes idle connections after {shown}, exactly when the "
-            f"{lb_label(lb)} stops reusing them: the race remains"
+            f"{keepalive.server} closes idle connections after {shown}, exactly when "
+            f"{label} stops reusing them: the race remains"
         )
-    consequence = (
-        "a request sent on a connection the server has just closed fails with 502"
-        if lb.type == "application"
-        else "a request sent on a connection the server has just closed fails with 504 "
-        "and counts in BackendConnectionErrors"
-    )
+    consequence = f"a request sent on a connection the server has just closed {pooler.consequence}"
     return Finding(
         code=CODE,
         status=status,
@@ -238,22 +290,22 @@ def _judge_group(snapshot: Snapshot, lb: LoadBalancer, group: _Group) -> Finding
         resource=resource,
         evidence=(
             f"{group.where} closes idle connections after {shown} ({detail}); {reuse}.",
-            f"The server must keep idle connections longer than the load balancer: otherwise "
-            f"{consequence}.",
+            f"The server must keep idle connections longer than {label}: otherwise {consequence}.",
         ),
-        fixes=tuple(_fixes(snapshot, lb, group, idle)),
+        fixes=tuple(_fixes(snapshot, pooler, group)),
     )
 
 
-def _unknown(lb: LoadBalancer, groups: list[_Group]) -> Finding:
-    idle, idle_note = lb_idle_timeout(lb)
+def _unknown(pooler: Pooler, groups: list[_Group]) -> Finding:
+    idle, idle_note = pooler.idle_s, pooler.idle_note
     evidence = [
         f"{group.where}: {group.keepalive.source}"
         + (f"; {group.keepalive.note}" if group.keepalive.note else "")
         for group in groups
     ]
     evidence.append(
-        f"The {lb_label(lb)} reuses idle connections for up to {idle} s{idle_note}; each server "
+        f"{pooler.label[0].upper()}{pooler.label[1:]} reuses idle connections for up to "
+        f"{idle} s{idle_note}; each server "
         f"must keep them open longer (at least {idle + MARGIN_S} s)."
     )
     servers = sorted({g.keepalive.server for g in groups})
@@ -262,7 +314,7 @@ def _unknown(lb: LoadBalancer, groups: list[_Group]) -> Finding:
         status=Status.UNKNOWN,
         severity=Severity.INFO,
         summary=f"Could not tell how long {', '.join(servers)} keeps idle connections behind "
-        f"the {lb_label(lb)}",
+        f"{pooler.label}",
         resource=f"pod/{groups[0].pods[0]}",
         evidence=tuple(evidence),
     )
@@ -271,14 +323,14 @@ def _unknown(lb: LoadBalancer, groups: list[_Group]) -> Finding:
 # ---- fixes ----------------------------------------------------------------------------
 
 
-def _fixes(snapshot: Snapshot, lb: LoadBalancer, group: _Group, idle: int) -> list[Fix]:
+def _fixes(snapshot: Snapshot, pooler: Pooler, group: _Group) -> list[Fix]:
     keepalive = group.keepalive
-    target = idle + MARGIN_S
+    target = pooler.idle_s + MARGIN_S
     fixes = [_server_fix(group, target)]
     server_idle = keepalive.idle_timeout_s or 0.0
     lower = math.floor(server_idle) - MARGIN_S
-    if lower >= MIN_SUGGESTED_LB_IDLE_S:
-        fixes.extend(_lb_fixes(snapshot, lb, lower))
+    if pooler.lb is not None and lower >= MIN_SUGGESTED_LB_IDLE_S:
+        fixes.extend(_lb_fixes(snapshot, pooler.lb, lower))
     return fixes
 
 

@@ -189,7 +189,7 @@ def _fixes(snapshot: Snapshot, blocks: Sequence[_Block]) -> tuple[Fix, ...]:
     acl, egress = blocks[0].acl, blocks[0].egress
     explicit = [g.rule_number for b in blocks for g in b.denied if g.rule_number is not None]
     before = min(explicit) if explicit else None
-    used = {e.rule_number for e in acl.entries if e.egress == egress}
+    used = {e.rule_number for e in netpath.ordered_entries(acl, egress)}
     wanted = dict.fromkeys((b.protocol, b.allow_cidr, b.allow_lo, b.allow_hi) for b in blocks)
     entries: list[dict[str, object]] = []
     for protocol, cidr, lo, hi in wanted:

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 CODE = "SG_BLOCKS_TRAFFIC"
 SEVERITY = Severity.CRITICAL
+# Collector areas whose loss hides the groups on the path: subnets and VPC, the groups
+# themselves, and the instances that carry the targets' groups.
+_NEEDED_AREAS = ("network", "security-groups", "instances")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,8 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
         return
     note = "" if into.full else f" (admits part of it: {'; '.join(into.via) or 'by group'})"
     result.evaluated.append(
-        f"{CLIENT_HOP}: {_ids(groups)} admit {flow.client_cidr} on {proto} {flow.port}{note}"
+        f"{CLIENT_HOP}: clients {flow.client_cidr} admitted on {proto} {flow.port} by "
+        f"{_ids(groups)}{note}"
     )
 
 
@@ -236,12 +240,13 @@ def _summary(blocks: Sequence[_Block]) -> str:
 
 def judge(snapshot: Snapshot) -> list[Finding]:
     lbs = ", ".join(lb.name for lb in snapshot.load_balancers)
-    gap = snapshot.gap("network")
-    if gap is not None:
-        evidence = (gap.reason, f"needs {gap.needs}") if gap.needs else (gap.reason,)
+    gaps = [g for g in snapshot.gaps if g.area in _NEEDED_AREAS]
+    if gaps:
+        evidence = [f"{g.area}: {g.reason}" for g in gaps]
+        evidence.extend(f"needs {g.needs}" for g in gaps if g.needs)
         return [
             Finding(CODE, Status.UNKNOWN, SEVERITY, "Could not read the security groups.",
-                    gap.resource, evidence)
+                    ", ".join(g.resource for g in gaps), tuple(dict.fromkeys(evidence)))
         ]  # fmt: skip
     plan = netpath.plan(snapshot)
     result = _Result([], list(plan.missing), list(plan.notes))

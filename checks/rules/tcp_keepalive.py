@@ -231,7 +231,7 @@ def _judge_group(
         f"idle flows at {idle} s, and the NLB is resetting connections",
         resource=resource,
         evidence=(f"{measured}; {idle_text}.", f"{reset_text}.", explanation),
-        fixes=tuple(_fixes(snapshot, lb, first, owner, idle, value)),
+        fixes=tuple(_fixes(snapshot, lb, group, owner, idle, value)),
     )
 
 
@@ -265,8 +265,14 @@ def suggested_keepalive_time(idle: int) -> int:
 
 
 def _fixes(
-    snapshot: Snapshot, lb: LoadBalancer, reading: Reading, owner: Owner, idle: int, value: int
+    snapshot: Snapshot,
+    lb: LoadBalancer,
+    group: list[Reading],
+    owner: Owner,
+    idle: int,
+    value: int,
 ) -> list[Fix]:
+    reading = group[0]
     seconds = suggested_keepalive_time(idle)
     fixes: list[Fix] = []
     if reading.host_network:
@@ -294,8 +300,9 @@ def _fixes(
                 owner_kind=owner.kind,
                 owner_name=owner.name,
                 patchable=owner.patchable,
-                patch={"spec": {"template": {"spec": patch}}} if owner.patchable else patch,
+                patch={"spec": {"template": {"spec": patch}}},
                 sysctls=sysctls,
+                targets=[f"pod/{kube.name(r.pod)}" for r in group],
             )
         )
     longer = value + 60

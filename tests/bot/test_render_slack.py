@@ -340,6 +340,17 @@ def test_long_header_and_fallback_are_shortened() -> None:
     assert_within_limits(reply)
 
 
+def test_shortened_summary_never_ends_in_half_an_entity() -> None:
+    messages = render(
+        report(finding("X", Status.FAIL, summary="<" * 2000)), cache_hit=False, age_s=0
+    )
+
+    summary = section_texts(messages.replies[0])[0]
+    assert summary.startswith("*fail* · high\n&lt;")
+    assert summary.endswith("&lt;…")
+    assert_escaped(messages.replies[0])
+
+
 _text = st.text(
     alphabet=st.sampled_from("ab c&<>`*_~\n:é"),
     max_size=400,
@@ -351,7 +362,7 @@ _finding = st.builds(
     code=st.from_regex(r"[A-Z_]{1,40}", fullmatch=True),
     status=st.sampled_from(list(Status)),
     severity=st.sampled_from(list(Severity)),
-    summary=_text,
+    summary=_big_text,
     resource=_text,
     evidence=st.lists(_text, max_size=80).map(tuple),
     fixes=st.lists(_fix, max_size=4).map(tuple),

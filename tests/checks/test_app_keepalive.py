@@ -133,6 +133,7 @@ def scenario_snapshot(stem: str) -> Snapshot:
         ingresses=[i for i in in_ns("Ingress") if _routes_to(i, name)],
         pods=pods,
         nodes=[o for o in objects if o["kind"] == "Node"],
+        ingress_classes=[o for o in objects if o["kind"] == "IngressClass"],
         configmaps={c["metadata"]["name"]: c for c in in_ns("ConfigMap")},
         workloads=[o for o in in_ns("Deployment") + in_ns("StatefulSet") + in_ns("DaemonSet")],
         load_balancers=[_load_balancer(n, s) for n, s in (aws.get("load_balancers") or {}).items()],
@@ -222,10 +223,11 @@ def test_alb_with_gunicorn_default_keepalive_fails() -> None:
     # 2 s is too short to lower the ALB's idle timeout under: only the server fix is offered.
     (server_fix,) = finding.fixes
     assert server_fix.text == (
-        "# pod/results-5f6a7-aa has no pod template: in its manifest, add to container\n"
-        "# results the variable below, then re-create it.\n"
+        "# No owning workload is known for pod/results-5f6a7-aa pod/results-5f6a7-bb: in the "
+        "manifest, add\n"
+        "# to container results the variable below, then re-create the pods.\n"
         "#   'GUNICORN_CMD_ARGS=--keep-alive 65'\n"
-        "kubectl -n bench get pod/results-5f6a7-aa -o yaml\n"
+        "kubectl -n bench get pod/results-5f6a7-aa pod/results-5f6a7-bb -o yaml\n"
     )
 
 
@@ -261,7 +263,7 @@ def test_healthy_alb_with_uvicorn_above_idle_timeout_passes() -> None:
     assert finding.resource == "deployment/shop/catalog"
     assert finding.summary == (
         "uvicorn keeps idle connections 130 s, longer than the ALB "
-        "k8s-shop-catalog-9a8b7c6d5e's idle timeout of 120 s"
+        "k8s-shop-catalog-9a8b7c6d5e reuses them (120 s)"
     )
 
 
@@ -365,6 +367,26 @@ def test_sidecar_without_the_target_port_is_not_judged() -> None:
     for pod in snapshot.pods:
         pod["spec"]["containers"].append({"name": "logs", "image": "registry.example/fluent:2"})
     assert [f.status for f in _ours(snapshot)] == [Status.PASS]
+
+
+def test_uvicorn_behind_ingress_nginx_upstream_keepalive_fails() -> None:
+    (finding,) = _ours(scenario_snapshot("c17-uvicorn-behind-ingress-nginx"))
+    assert finding.status is Status.FAIL
+    assert finding.evidence[0] == (
+        "uvicorn in science/portal-6b7c8-aa, science/portal-6b7c8-bb (container portal) closes "
+        "idle connections after 5 s (uvicorn's default (5 s)); ingress-nginx (Ingress "
+        "science/portal) reuses them for up to 60 s (ingress-nginx's default "
+        "upstream-keepalive-timeout; the controller's ConfigMap, which may change it, was not "
+        "read)."
+    )
+    (server_fix,) = finding.fixes
+    assert "#   UVICORN_TIMEOUT_KEEP_ALIVE=65\n" in server_fix.text
+
+
+def test_ingress_of_another_class_does_not_pool() -> None:
+    snapshot = scenario_snapshot("c17-uvicorn-behind-ingress-nginx")
+    snapshot.ingress_classes[0]["spec"]["controller"] = "example.com/other"
+    assert _ours(snapshot) == []
 
 
 def test_check_is_registered_with_its_templates() -> None:

@@ -35,11 +35,20 @@ from checks.snapshot import (
 # ------------------------------------------------------------------ builders
 
 
+def with_star(*entries: AclEntry) -> tuple[AclEntry, ...]:
+    """``entries`` and the final deny-all rules, as DescribeNetworkAcls lists them."""
+    return (
+        *entries,
+        AclEntry(32767, False, "-1", "0.0.0.0/0", "deny"),
+        AclEntry(32767, True, "-1", "0.0.0.0/0", "deny"),
+    )
+
+
 def allow_all_acl(acl_id: str = "acl-default") -> NetworkAcl:
     return NetworkAcl(
         acl_id,
         True,
-        (
+        with_star(
             AclEntry(100, False, "-1", "0.0.0.0/0", "allow"),
             AclEntry(100, True, "-1", "0.0.0.0/0", "allow"),
         ),
@@ -155,7 +164,7 @@ def clb_nacl_ephemeral_world() -> Snapshot:
     tight = NetworkAcl(
         "acl-nodes-tight",
         False,
-        (
+        with_star(
             tcp(100, False, "30000-32767", "10.0.0.0/16"),
             tcp(110, False, "1024-65535", "0.0.0.0/0"),
             tcp(100, True, "443", "0.0.0.0/0"),
@@ -225,7 +234,7 @@ def nlb_listener_port_only_world() -> Snapshot:
     kafka = NetworkAcl(
         "acl-kafka-only",
         False,
-        (tcp(100, False, "9092", "10.0.0.0/16"), tcp(100, True, "9092", "10.0.0.0/16")),
+        with_star(tcp(100, False, "9092", "10.0.0.0/16"), tcp(100, True, "9092", "10.0.0.0/16")),
         "kafka-only",
     )
     nodes = group("sg-nodes", (sg_all(("10.0.0.0/16",)),))
@@ -439,6 +448,17 @@ def test_earlier_deny_wins_over_a_later_allow() -> None:
 
 def test_no_matching_rule_is_the_implicit_deny() -> None:
     assert netpath.acl_decision(ACL, False, "17", "192.0.2.1", 53) == netpath.Decision(False, None)
+
+
+def test_listed_final_deny_rule_is_the_star_rule() -> None:
+    acl = NetworkAcl("acl-3", False, with_star(tcp(100, True, "443", "0.0.0.0/0")))
+
+    assert netpath.acl_decision(acl, True, "6", "10.0.1.0/24", 8443) == netpath.Decision(False)
+    assert netpath.console_acl_rule(acl.entries[-1]) == (
+        "Rule * | All traffic | All | All | 0.0.0.0/0 | Deny"
+    )
+    [gap] = netpath.acl_port_range_gaps(acl, True, "6", "10.0.1.0/24", 1024, 65535)
+    assert (gap.lo, gap.hi, gap.entry) == (1024, 65535, None)
 
 
 def test_missing_acl_allows_everything() -> None:

@@ -20,11 +20,11 @@ from tests.checks.test_netpath import (
     PUBLIC_A,
     allow_all_acl,
     group,
-    of,
     sg_all,
     subnet,
     target_group,
     tcp,
+    with_star,
 )
 from tests.checks.test_netpath import (
     snapshot as build,
@@ -39,7 +39,7 @@ OPEN_GROUPS = [
 
 
 def acl(acl_id: str, *entries: AclEntry, default: bool = False) -> NetworkAcl:
-    return NetworkAcl(acl_id, default, entries)
+    return NetworkAcl(acl_id, default, with_star(*entries))
 
 
 def alb_world(

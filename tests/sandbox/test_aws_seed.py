@@ -31,7 +31,9 @@ def _scenario(file_name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def local_aws() -> Iterator[LocalAws]:
-    with LocalAws() as aws:
+    # moto's 1300 default images make every reset slow; seeding registers its own instead.
+    with pytest.MonkeyPatch.context() as env, LocalAws() as aws:
+        env.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         yield aws
 
 
@@ -386,7 +388,11 @@ def test_unset_elbv2_attributes_read_back_as_aws_defaults(aws: LocalAws) -> None
     assert alb["load_balancing.cross_zone.enabled"] == "true"
 
 
-def test_instances_run_a_known_image_in_their_subnet_and_groups(aws: LocalAws) -> None:
+@pytest.mark.parametrize("default_images", ["true", "false"])
+def test_instances_run_a_known_image_in_their_subnet_and_groups(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch, default_images: str
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", default_images)
     out = _seed(aws, "h0-alb-healthy.yaml")
     ec2 = _client(aws, "ec2")
     real_id = out.instance_ids["i-0d4400000000000b2"]
