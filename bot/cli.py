@@ -152,17 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def where(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--scenario", help="run against the sandbox seeded from this scenario "
-                       "file (or a bundled scenario's name) instead of a cluster")
-        p.add_argument("--window", type=parse_duration, default=3600,
-                       help="how far back to read metrics (default 1h)")
+        p.add_argument(
+            "--scenario",
+            help="run against the sandbox seeded from this scenario "
+            "file (or a bundled scenario's name) instead of a cluster",
+        )
+        p.add_argument(
+            "--window",
+            type=parse_duration,
+            default=3600,
+            help="how far back to read metrics (default 1h)",
+        )
         p.add_argument("--context", help="kubeconfig context (default: the current one)")
         p.add_argument("--region", help="AWS region (default: as the AWS CLI would)")
         p.add_argument("--profile", help="AWS profile (default: as the AWS CLI would)")
         p.add_argument("--cluster", help="name for the cluster in reports and cache keys")
 
     check = sub.add_parser("check", help="diagnose one Service")
-    check.add_argument("target", nargs="?", default="", help="NAMESPACE/SERVICE, or SERVICE with -n")
+    check.add_argument(
+        "target", nargs="?", default="", help="NAMESPACE/SERVICE, or SERVICE with -n"
+    )
     check.add_argument("-n", "--namespace")
     check.add_argument("--format", choices=("text", "json", "slack"), default="text")
     check.add_argument("--fresh", action="store_true", help="ignore a cached result")
@@ -175,8 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     lint.set_defaults(func=cmd_lint)
 
     serve = sub.add_parser("serve", help="run the Slack app")
-    serve.add_argument("--http", type=int, default=3000, metavar="PORT",
-                       help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000)")
+    serve.add_argument(
+        "--http",
+        type=int,
+        default=3000,
+        metavar="PORT",
+        help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000)",
+    )
     where(serve)
     serve.set_defaults(func=cmd_serve)
     return parser

@@ -31,8 +31,9 @@ def _finding(f: Finding, colour: bool) -> list[str]:
     return lines
 
 
-def render(report: Report, *, cache_hit: bool = False, age_s: float = 0.0,
-           stream: TextIO | None = None) -> str:
+def render(
+    report: Report, *, cache_hit: bool = False, age_s: float = 0.0, stream: TextIO | None = None
+) -> str:
     colour = _use_colour(stream or sys.stdout)
     t = report.target
     lines = [f"eks504 check {t.namespace}/{t.service}: {report.verdict()}"]
@@ -53,8 +54,10 @@ def render(report: Report, *, cache_hit: bool = False, age_s: float = 0.0,
     unknown = [f for f in report.findings if f.status is Status.UNKNOWN]
     if unknown:
         lines.append("Could not check:")
-        lines += [f"  {_mark(f.status, colour)} {f.code}: {f.summary} "
-                  f"{'; '.join(f.evidence)}".rstrip() for f in unknown]
+        lines += [
+            f"  {_mark(f.status, colour)} {f.code}: {f.summary} {'; '.join(f.evidence)}".rstrip()
+            for f in unknown
+        ]
     passed = sorted({f.code for f in report.findings if f.status is Status.PASS})
     if passed:
         lines.append("Passed: " + ", ".join(passed))

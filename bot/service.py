@@ -72,7 +72,10 @@ class LiveChecker:
 
         cached = self.cache.get_or_compute(key, compute, ttl_s=self.ttl_s, fresh=fresh)
         logger.info(
-            "check %s/%s/%s: %s", cluster, target.namespace, target.service,
+            "check %s/%s/%s: %s",
+            cluster,
+            target.namespace,
+            target.service,
             f"cached {cached.age_s:.0f} s" if cached.hit else "computed",
         )
         return CheckOutcome(Report.from_dict(cached.value), cached.hit, cached.age_s)

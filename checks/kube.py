@@ -1,7 +1,5 @@
 """Small readers for Kubernetes objects kept as JSON (``KubeObject``)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from checks.snapshot import KubeObject

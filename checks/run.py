@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from checks import kube
 from checks.models import Finding, LoadBalancerSummary, Report, Severity, Status, Target
 from checks.registry import Check, all_checks
 from checks.snapshot import Snapshot
@@ -44,6 +45,9 @@ def _path(snapshot: Snapshot) -> list[str]:
     hops = ["client"]
     for lb in snapshot.load_balancers:
         hops.append(f"{lb.type} LB {lb.name}")
+    for proxy in snapshot.proxies:
+        ns, name = kube.namespace(proxy.service), kube.name(proxy.service)
+        hops.append(f"{proxy.kind} (service {ns}/{name})")
     hops.append(f"service {snapshot.namespace}/{snapshot.service_name}")
     if snapshot.pods:
         hops.append(f"{len(snapshot.pods)} pod(s)")

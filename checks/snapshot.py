@@ -42,9 +42,9 @@ class AclEntry:
     def matches(self, protocol: str, address: str, port: int) -> bool:
         if self.protocol not in ("-1", protocol):
             return False
-        if self.protocol != "-1" and self.port_from is not None and self.port_to is not None:
-            if not self.port_from <= port <= self.port_to:
-                return False
+        ranged = self.protocol != "-1" and self.port_from is not None and self.port_to is not None
+        if ranged and not (self.port_from or 0) <= port <= (self.port_to or 0):
+            return False
         return ipaddress.ip_address(address) in ipaddress.ip_network(self.cidr, strict=False)
 
 
@@ -216,6 +216,19 @@ class Sysctls:
 
 
 @dataclass
+class InClusterProxy:
+    """An in-cluster proxy between the load balancer and the asked Service, such as
+    ingress-nginx: load balancer -> proxy Service -> proxy pods -> asked Service."""
+
+    kind: str  # "ingress-nginx"
+    service: KubeObject  # the proxy's own Service, which the load balancer serves
+    ingresses: list[KubeObject]  # the asked Service's Ingresses it routes
+    configmap: KubeObject | None = None
+    pods: list[KubeObject] = field(default_factory=list)
+    workload: KubeObject | None = None
+
+
+@dataclass
 class Snapshot:
     """Everything the checks judge about one asked Service."""
 
@@ -233,6 +246,7 @@ class Snapshot:
     endpoint_slices: list[KubeObject] = field(default_factory=list)
     ingress_classes: list[KubeObject] = field(default_factory=list)
     events: list[KubeObject] = field(default_factory=list)
+    proxies: list[InClusterProxy] = field(default_factory=list)
     # AWS
     region: str = ""
     vpc_cidr: str = ""

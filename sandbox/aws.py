@@ -1017,6 +1017,8 @@ class _Seeder:
                 Attributes=[{"Key": k, "Value": _aws_value(v)} for k, v in attributes.items()],
             )
 
+        # Limitation: moto keeps one registration per target id, so one id on two ports
+        # of the same target group ends up registered once, on the last port.
         targets: list[dict[str, Any]] = []
         health: dict[tuple[str, int], _Health] = {}
         for key, value in (spec.get("targets") or {}).items():

@@ -4,6 +4,7 @@ seeded from one scenario, and the settings that point the real clients at them."
 from __future__ import annotations
 
 import copy
+import os
 import logging
 import tempfile
 import time
@@ -34,7 +35,9 @@ def _rewrite_cluster(scenario: Scenario, seeded: SeededAws) -> list[dict[str, An
             provider = str(spec.get("providerID", ""))
             scenario_id = provider.rsplit("/", 1)[-1]
             if scenario_id in seeded.instance_ids:
-                spec["providerID"] = provider[: -len(scenario_id)] + seeded.instance_ids[scenario_id]
+                spec["providerID"] = (
+                    provider[: -len(scenario_id)] + seeded.instance_ids[scenario_id]
+                )
         ref = f"{kind.lower()}/{meta.get('namespace', '')}/{meta.get('name', '')}"
         if ref in hostnames:
             status = obj.setdefault("status", {})
@@ -56,15 +59,22 @@ class World:
 
     def start(self) -> World:
         started = time.monotonic()
+        # moto would load its 1,300 stock images after every reset; the seed brings its own.
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         endpoint = self.aws.start()
         # moto keeps its models per process: a world started earlier in this process would
         # otherwise leave its resources behind.
         self.aws.reset()
         self.seeded = seed(
-            self.scenario.aws, cluster_name=self.scenario.cluster_name, endpoint_url=endpoint
+            self.scenario.aws,
+            cluster_name=self.scenario.cluster_name,
+            endpoint_url=endpoint,
+            cluster=self.scenario.cluster,
         )
         objects = _rewrite_cluster(self.scenario, self.seeded)
-        self.kube = KubeApiServer(objects, self.scenario.exec, cluster_name=self.scenario.cluster_name)
+        self.kube = KubeApiServer(
+            objects, self.scenario.exec, cluster_name=self.scenario.cluster_name
+        )
         self.kube.start()
         kubeconfig = self.kube.write_kubeconfig(Path(self._tmp.name) / "kubeconfig")
         self.connection = Connection(

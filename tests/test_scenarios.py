@@ -63,7 +63,10 @@ def test_console_entry_point_reports_and_exits_with_findings() -> None:
     path = BUNDLED_DIR / "c01-clb-default-idle-timeout.yaml"
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "check", "mesh/gateway", "--scenario", str(path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 1, result.stderr
     assert "IDLE_TIMEOUT_REACHED" in result.stdout

@@ -124,8 +124,10 @@ class KnowledgeBase:
         if spec is not None:
             return spec
         for candidate in self.specs:
-            if candidate.pattern and key.startswith(candidate.key) and len(key) > len(
-                candidate.key
+            if (
+                candidate.pattern
+                and key.startswith(candidate.key)
+                and len(key) > len(candidate.key)
             ):
                 return candidate
         return None

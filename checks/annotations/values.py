@@ -157,9 +157,7 @@ def parse_string_map(raw: str, escaped: bool) -> MapParse:
         if escaped:
             key, value = key.strip(), value.strip()
         if not sep or not key:
-            return MapParse(
-                error=f"{item!r} is not key=value", colon_pairs=_colon_pairs(items)
-            )
+            return MapParse(error=f"{item!r} is not key=value", colon_pairs=_colon_pairs(items))
         pairs[key] = value
     return MapParse(pairs=pairs)
 

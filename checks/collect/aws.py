@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -429,7 +429,7 @@ def fetch_network(
                 )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
+        futures: dict[str, Future[Any]] = {
             "vpc": pool.submit(guarded, "network", vpc),
             "instances": pool.submit(guarded, "instances", instances),
             "subnets": pool.submit(

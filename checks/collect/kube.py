@@ -16,13 +16,14 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from checks import kube
 from checks.collect.settings import Connection
 from checks.errors import AccessError, BackendError, NotFoundError
-from checks.snapshot import Gap, KubeObject
+from checks.collect.proxies import ALB_CONTROLLER, controller_of, find_nginx
+from checks.snapshot import Gap, InClusterProxy, KubeObject
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class KubeFacts:
     endpoint_slices: list[KubeObject] = field(default_factory=list)
     ingress_classes: list[KubeObject] = field(default_factory=list)
     events: list[KubeObject] = field(default_factory=list)
+    proxies: list[InClusterProxy] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -321,6 +323,8 @@ class KubeCollector:
                 "networking.k8s.io/v1",
                 self.networking.list_ingress_class,
             )
+        if any(controller_of(i, facts.ingress_classes) != ALB_CONTROLLER for i in facts.ingresses):
+            facts.proxies = self._find_proxies(facts)
         facts.events = self._optional_list(
             facts,
             "events",
@@ -331,6 +335,46 @@ class KubeCollector:
             namespace,
         )
         return facts
+
+    def _find_proxies(self, facts: KubeFacts) -> list[InClusterProxy]:
+        """ingress-nginx controllers in front of the asked Service's Ingresses."""
+        services = self._optional_list(
+            facts, "services", "", "Service", "v1", self.core.list_service_for_all_namespaces
+        )
+        workloads = self._optional_list(
+            facts,
+            "deployments",
+            "",
+            "Deployment",
+            "apps/v1",
+            self.apps.list_deployment_for_all_namespaces,
+        ) + self._optional_list(
+            facts,
+            "daemonsets",
+            "",
+            "DaemonSet",
+            "apps/v1",
+            self.apps.list_daemon_set_for_all_namespaces,
+        )
+        args = (facts.ingresses, facts.ingress_classes, workloads, services)
+        found = find_nginx(*args, [], [])
+        namespaces = sorted({kube.namespace(p.service) for p in found})
+        configmaps: list[KubeObject] = []
+        pods: list[KubeObject] = []
+        for ns in namespaces:
+            configmaps += self._optional_list(
+                facts,
+                "configmaps",
+                ns,
+                "ConfigMap",
+                "v1",
+                self.core.list_namespaced_config_map,
+                ns,
+            )
+            pods += self._optional_list(
+                facts, "pods", ns, "Pod", "v1", self.core.list_namespaced_pod, ns
+            )
+        return find_nginx(*args, configmaps, pods)
 
 
 def _group_members(asked: list[KubeObject], every: list[KubeObject]) -> list[KubeObject]:

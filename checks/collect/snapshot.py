@@ -32,8 +32,12 @@ def served_by(facts: KubeFacts) -> dict[str, list[str]]:
     served: dict[str, list[str]] = {}
     if kube.spec(facts.service).get("type") == "LoadBalancer":
         served[kube.ref(facts.service)] = _hostnames(facts.service)
+    proxied = {kube.ref(i) for proxy in facts.proxies for i in proxy.ingresses}
     for ingress in facts.ingresses:
-        served[kube.ref(ingress)] = _hostnames(ingress)
+        if kube.ref(ingress) not in proxied:
+            served[kube.ref(ingress)] = _hostnames(ingress)
+    for proxy in facts.proxies:
+        served[kube.ref(proxy.service)] = _hostnames(proxy.service)
     return served
 
 
@@ -146,6 +150,7 @@ def collect(
         endpoint_slices=facts.endpoint_slices,
         ingress_classes=facts.ingress_classes,
         events=facts.events,
+        proxies=facts.proxies,
         region=call.region,
         load_balancers=lbs,
         metrics=metrics,

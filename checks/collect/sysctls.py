@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from checks import kube
@@ -70,9 +70,16 @@ def _exec(
     exec_core = k8s.CoreV1Api(k8s.ApiClient(core.api_client.configuration))
     try:
         ws = stream(
-            exec_core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+            exec_core.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            command=command,
             container=container or None,
-            stdout=True, stderr=True, stdin=False, tty=False, _preload_content=False,
+            stdout=True,
+            stderr=True,
+            stdin=False,
+            tty=False,
+            _preload_content=False,
         )
         ws.run_forever(timeout=15)
         out = ws.read_stdout() if ws.peek_stdout() else ""
@@ -92,7 +99,11 @@ def _exec(
         return "", f"exec failed: {str(exc)[:200]}"
     logger.info(
         "kubernetes exec %s/%s %s -> exit %s in %.3f s",
-        namespace, pod, command[0], code, time.monotonic() - started,
+        namespace,
+        pod,
+        command[0],
+        code,
+        time.monotonic() - started,
     )
     if code == 0:
         return out, ""
@@ -163,7 +174,7 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
     body = _probe_pod(node, namespace, connection.probe_image)
     name = body["metadata"]["name"]
     try:
-        core.create_namespaced_pod(namespace, body)
+        core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
     except ApiException as exc:
         logger.info(
             "kubernetes create pod %s/%s -> HTTP %s %s", namespace, name, exc.status, exc.reason

@@ -113,7 +113,7 @@ def ingress_nginx_poolers(snapshot: Snapshot) -> list[Pooler]:
     for ingress in snapshot.ingresses:
         class_name = str(
             kube.spec(ingress).get("ingressClassName")
-            or _annotations(ingress).get("kubernetes.io/ingress.class", "")
+            or kube.annotations(ingress).get("kubernetes.io/ingress.class", "")
         )
         controller = controllers.get(class_name)
         if controller != INGRESS_NGINX_CONTROLLER and not (
@@ -438,19 +438,13 @@ def _lb_fixes(snapshot: Snapshot, lb: LoadBalancer, seconds: int) -> list[Fix]:
                 {
                     "namespace": kube.namespace(i),
                     "name": kube.name(i),
-                    "value": _alb_attributes(_annotations(i), seconds),
+                    "value": _alb_attributes(kube.annotations(i), seconds),
                 }
                 for i in ingresses
             ],
             annotation=ALB_ATTRIBUTES_ANNOTATION,
         )
     ]
-
-
-def _annotations(obj: KubeObject) -> dict[str, str]:
-    # Read directly: kube.annotations is shadowed for type checkers by the __future__ import.
-    value = kube.meta(obj).get("annotations") or {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _alb_attributes(annotations: dict[str, str], seconds: int) -> str:

@@ -82,8 +82,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 f"{lb.name} failed {total} times to connect to or keep a connection with its "
                 f"targets ({metric}) in the last {len(per_minute)} minutes.",
                 resource,
-                tuple(evidence)
-                + (
+                (
+                    *evidence,
                     "Usual causes, checked in this report: a server behind it closing idle "
                     "keep-alive connections first, security groups or network ACLs dropping "
                     "traffic, targets that stopped listening.",

@@ -280,8 +280,7 @@ def _check_target_groups(
                     continue
                 serves = ", ".join(str(e) for e in sorted(expected)) or "no resolvable port"
                 result.fails.append(
-                    f"{where}: {topology.pod_label(pod)} serves the Service on {serves}, "
-                    f"not {port}"
+                    f"{where}: {topology.pod_label(pod)} serves the Service on {serves}, not {port}"
                 )
                 bad = True
             elif direct and node_ports and port not in node_ports:

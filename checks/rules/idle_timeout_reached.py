@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from checks import series
+from checks import kube, series
 from checks.annotations_idle import (
     ALB_IDLE_KEY,
     ALB_LB_ATTRIBUTES,
@@ -19,7 +19,6 @@ from checks.annotations_idle import (
     served_objects,
 )
 from checks.fixes import fix
-from checks.kube import annotations, name, namespace
 from checks.metrics_catalog import ELB_5XX_METRICS, LATENCY_METRIC
 from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
@@ -46,8 +45,8 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
                     "shell",
                     "annotate_idle_timeout.sh.j2",
                     kind="service",
-                    namespace=namespace(obj),
-                    name=name(obj),
+                    namespace=kube.namespace(obj),
+                    name=kube.name(obj),
                     key=CLB_IDLE_TIMEOUT,
                     value=str(new),
                 )
@@ -62,7 +61,7 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
                 )
             )
         elif lb.type == "application":
-            pairs = parse_attributes(annotations(obj).get(ALB_LB_ATTRIBUTES, ""))
+            pairs = parse_attributes(kube.annotations(obj).get(ALB_LB_ATTRIBUTES, ""))
             pairs[ALB_IDLE_KEY] = str(new)
             value = format_attributes(pairs)
             fixes.append(
@@ -71,8 +70,8 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
                     "shell",
                     "annotate_idle_timeout.sh.j2",
                     kind="ingress",
-                    namespace=namespace(obj),
-                    name=name(obj),
+                    namespace=kube.namespace(obj),
+                    name=kube.name(obj),
                     key=ALB_LB_ATTRIBUTES,
                     value=value,
                 )

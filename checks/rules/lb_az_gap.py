@@ -149,7 +149,10 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
         mode == "instance" and not local and _healthy_entry_in_zones(snapshot, lb, lb_zone_set)
     )
     inside = len(placed) - len(outside)
-    evidence = [served, *(f"{p.label} sits in {p.zone}: no subnet of {lb.name} there" for p in outside)]
+    evidence = [
+        served,
+        *(f"{p.label} sits in {p.zone}: no subnet of {lb.name} there" for p in outside),
+    ]
     if bridged:
         evidence.append(
             "externalTrafficPolicy is Cluster and a healthy node in a served zone forwards to "

@@ -80,7 +80,9 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer, tg_override: bool) -> tuple[Fix
     obj = topology.configuring_object(lb, snapshot)
     if obj is None:
         return ()
-    notes = kube.annotations(obj)
+    # kube.annotations is shadowed by the __future__ import under mypy: read metadata here.
+    raw = kube.meta(obj).get("annotations") or {}
+    notes = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
     by_lbc = any(k.startswith(LBC_TAG_PREFIXES) for k in lb.tags)
     if lb.type == "classic" or not by_lbc:
         key, value = CLASSIC_CROSS_ZONE_ANNOTATION, "true"

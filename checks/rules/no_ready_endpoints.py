@@ -111,9 +111,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
     ask = f"{snapshot.namespace}/{snapshot.service_name}"
     resource = f"service/{ask}"
     if service is None:
-        return [
-            Finding(CODE, Status.UNKNOWN, SEVERITY, f"Service {ask} was not read.", resource)
-        ]
+        return [Finding(CODE, Status.UNKNOWN, SEVERITY, f"Service {ask} was not read.", resource)]
     if kube.spec(service).get("type") == "ExternalName":
         return [
             Finding(

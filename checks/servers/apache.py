@@ -6,9 +6,12 @@ reported, because a connection closes after the shortest timeout it meets.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from checks.servers.base import ContainerView, Origin, ServerKeepAlive
+
+logger = logging.getLogger(__name__)
 
 PROGRAMS = frozenset(
     {"httpd", "apache2", "httpd-foreground", "apache2-foreground", "apachectl", "apache2ctl"}

@@ -206,6 +206,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
                 assumed=True,
             )
 
+    # Limitation: every server block counts, not only the one listening on the Service's port.
     any_server = False
     for config, parsed in ([(main, parsed_main)] if main and parsed_main else []) + [
         (f, p) for f, p in parsed_included

@@ -6,7 +6,11 @@ assumed whenever the container runs ``node`` and says so.
 
 from __future__ import annotations
 
+import logging
+
 from checks.servers.base import ContainerView, Origin, ServerKeepAlive
+
+logger = logging.getLogger(__name__)
 
 NAMES = frozenset({"node", "nodejs"})
 PACKAGE_RUNNERS = frozenset({"npm", "yarn", "pnpm"})

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from checks.servers.base import ContainerView, Origin, ServerKeepAlive, find_flag, parse_seconds
+
+logger = logging.getLogger(__name__)
 
 NAMES = frozenset({"puma"})
 DEFAULT_PERSISTENT_TIMEOUT_S = 20.0
