@@ -61,8 +61,6 @@ MAX_RULE_NUMBER = 32766
 
 CLIENT_HOP = "client -> load balancer"
 FORWARD_HOP = "load balancer -> target"
-RETURN_HOP = "target -> load balancer (return)"
-CLIENT_RETURN_HOP = "load balancer -> client (return)"
 
 _PROTOCOL_NUMBERS = {"all": "-1", "-1": "-1", "tcp": "6", "udp": "17", "icmp": "1"}
 _PROTOCOL_LABELS = {"-1": "All", "6": "TCP (6)", "17": "UDP (17)", "1": "ICMP (1)"}

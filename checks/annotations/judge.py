@@ -212,7 +212,9 @@ def _judge_key(
         ]
     spec = kb.lookup(key)
     if spec is None:
-        near = kb.nearest(key)
+        seconds = _idle_from_unknown(key, value)
+        home = _idle_home(ctx, seconds) if seconds is not None else None
+        near = home[0] if home else kb.nearest(key)
         hint = f" Did you mean {near}?" if near else ""
         return [
             Issue(
@@ -224,8 +226,8 @@ def _judge_key(
                 f"it is silently ignored.{hint}",
                 (f"annotation {key}: {value!r}",)
                 + ((f"nearest known key: {near}",) if near else ()),
-                _rename_fix(obj, key, near, value) if near else (),
-                idle_seconds=_idle_from_unknown(key, value),
+                _rename_fix(obj, key, near, home[1] if home else value) if near else (),
+                idle_seconds=seconds,
                 reason=f"{key} is not a key any controller reads"
                 + (f" (the nearest is {near})" if near else ""),
             )
@@ -699,6 +701,18 @@ def _idle_from_misplaced(key: str, value: str) -> int | None:
         return _seconds(value)
     if key == ALB_LB_ATTRIBUTES or key.startswith(NLB_LISTENER_ATTRIBUTES_PREFIX):
         return _idle_in_value(value)
+    return None
+
+
+def _idle_home(ctx: Context, seconds: int) -> tuple[str, str] | None:
+    """The key and value that ask ``seconds`` of this object's load balancer."""
+    if "alb-ingress" in ctx.roles:
+        return ALB_LB_ATTRIBUTES, f"{ALB_IDLE_KEY}={seconds}"
+    if "clb" in ctx.roles:
+        return CLB_IDLE_TIMEOUT, str(seconds)
+    port = next((p.get("port") for p in ctx.service_ports), None)
+    if "nlb-lbc" in ctx.roles and port is not None:
+        return f"{NLB_LISTENER_ATTRIBUTES_PREFIX}TCP-{port}", f"{NLB_IDLE_KEY}={seconds}"
     return None
 
 

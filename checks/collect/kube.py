@@ -20,9 +20,9 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from checks import kube
+from checks.collect.proxies import ALB_CONTROLLER, controller_of, find_nginx
 from checks.collect.settings import Connection
 from checks.errors import AccessError, BackendError, NotFoundError
-from checks.collect.proxies import ALB_CONTROLLER, controller_of, find_nginx
 from checks.snapshot import Gap, InClusterProxy, KubeObject
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from checks.servers import gunicorn as gunicorn_server
 from checks.servers import puma as puma_server
 from checks.servers import uvicorn as uvicorn_server
 from checks.servers.base import seconds_text
-from checks.snapshot import KubeObject, LoadBalancer, Snapshot
+from checks.snapshot import InClusterProxy, KubeObject, LoadBalancer, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +104,42 @@ def lb_pooler(lb: LoadBalancer) -> Pooler:
     return Pooler(f"the {lb_label(lb)}", idle, note, consequence, lb)
 
 
+_NGINX_CONSEQUENCE = "gets 502 from ingress-nginx (upstream prematurely closed connection)"
+
+
+def _proxy_pooler(proxy: InClusterProxy) -> Pooler | None:
+    """ingress-nginx keeps upstream connections for its ConfigMap's
+    ``upstream-keepalive-timeout``; ``upstream-keepalive-connections: 0`` turns pooling off."""
+    data = (proxy.configmap or {}).get("data") or {}
+    names = ", ".join(f"{kube.namespace(i)}/{kube.name(i)}" for i in proxy.ingresses)
+    label = f"ingress-nginx (Ingress {names})"
+    if str(data.get("upstream-keepalive-connections", "")).strip() == "0":
+        return None
+    raw = str(data.get("upstream-keepalive-timeout", "")).strip().removesuffix("s")
+    if raw.isdigit():
+        cm = f"{kube.namespace(proxy.configmap or {})}/{kube.name(proxy.configmap or {})}"
+        return Pooler(
+            label, int(raw), f" (upstream-keepalive-timeout in ConfigMap {cm})", _NGINX_CONSEQUENCE
+        )
+    where = (
+        f"ConfigMap {kube.namespace(proxy.configmap)}/{kube.name(proxy.configmap)} does not set it"
+        if proxy.configmap is not None
+        else "the controller's ConfigMap was not found"
+    )
+    return Pooler(
+        label,
+        INGRESS_NGINX_UPSTREAM_KEEPALIVE_S,
+        f" (ingress-nginx's default upstream-keepalive-timeout; {where})",
+        _NGINX_CONSEQUENCE,
+    )
+
+
 def ingress_nginx_poolers(snapshot: Snapshot) -> list[Pooler]:
-    """ingress-nginx keeps upstream connections for ``upstream-keepalive-timeout``."""
+    """ingress-nginx in front of the Service: from the controller found in the cluster, or,
+    where none was (manifests alone), from the Ingress class with the documented default."""
+    if snapshot.proxies:
+        found = [_proxy_pooler(p) for p in snapshot.proxies if p.kind == "ingress-nginx"]
+        return [p for p in found if p is not None]
     controllers = {
         kube.name(c): str(kube.spec(c).get("controller", "")) for c in snapshot.ingress_classes
     }
@@ -126,7 +160,7 @@ def ingress_nginx_poolers(snapshot: Snapshot) -> list[Pooler]:
                 INGRESS_NGINX_UPSTREAM_KEEPALIVE_S,
                 " (ingress-nginx's default upstream-keepalive-timeout; the controller's "
                 "ConfigMap, which may change it, was not read)",
-                "gets 502 from ingress-nginx (upstream prematurely closed connection)",
+                _NGINX_CONSEQUENCE,
             )
         )
     return poolers

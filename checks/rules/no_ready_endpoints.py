@@ -149,6 +149,10 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         # No slice was read (or none exists yet): the endpoints follow the Ready pods.
         ready = len(serving)
         looked = True
+    elif not selector and slice_gap is None:
+        evidence.append("no EndpointSlice names the Service")
+        ready = 0
+        looked = True
     else:
         ready = 0
         looked = False

@@ -59,8 +59,11 @@ def sender(lb: LoadBalancer, service: KubeObject | None) -> Sender:
             return Sender(bool(on), f"target group attribute {TG_PROXY_ATTRIBUTE} ({shown})")
         asked = parse_string_map(notes.get(TG_ATTRIBUTES_KEY, ""), escaped=True).pairs
         if TG_PROXY_ATTRIBUTE in asked:
-            on = asked[TG_PROXY_ATTRIBUTE].lower() == "true"
-            return Sender(on, f"annotation {TG_ATTRIBUTES_KEY}: {TG_PROXY_ATTRIBUTE}={on}".lower())
+            raw = asked[TG_PROXY_ATTRIBUTE]
+            return Sender(
+                raw.lower() == "true",
+                f"annotation {TG_ATTRIBUTES_KEY}: {TG_PROXY_ATTRIBUTE}={raw}",
+            )
     value = notes.get(PROXY_KEY)
     if value is not None:
         return Sender(value.strip() == "*", f"annotation {PROXY_KEY}: {value!r}")
@@ -95,8 +98,18 @@ def receiver(snapshot: Snapshot) -> Receiver | None:
         return Receiver(namespace, "", False, "ingress-nginx names no ConfigMap (PROXY off)")
     cm_namespace, _, cm_name = ref.rpartition("/")
     configmap = snapshot.configmaps.get(cm_name)
-    if configmap is None or (cm_namespace and kube.namespace(configmap) not in ("", cm_namespace)):
-        return Receiver(cm_namespace or namespace, cm_name, None, f"ConfigMap {ref} not read")
+    if configmap is not None and cm_namespace and kube.namespace(configmap) not in ("", cm_namespace):
+        configmap = None
+    if configmap is None:
+        if snapshot.gap("kubernetes:configmaps") is not None:
+            return Receiver(cm_namespace or namespace, cm_name, None, f"ConfigMap {ref} not read")
+        # ingress-nginx runs on its defaults when the ConfigMap it names does not exist.
+        return Receiver(
+            cm_namespace or namespace,
+            cm_name,
+            False,
+            f"ConfigMap {ref} does not exist ({NGINX_SETTING} false by default)",
+        )
     data = configmap.get("data") or {}
     raw = str(data.get(NGINX_SETTING, "false"))
     shown = (

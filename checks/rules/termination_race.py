@@ -175,11 +175,17 @@ def _judge_unit(unit: _Unit, service: KubeObject | None, tg_ports: set[int]) -> 
             continue
         seconds = hook.seconds or 0.0
         delays.append(seconds)
-        if seconds < MIN_PRESTOP_DELAY_S:
+        if not seconds:
+            unit.racy.append(
+                f"{unit.label} container {name}: {hook.describe()}: it gets SIGTERM at once, "
+                "while the load balancer may go on sending to a pod being deregistered for up "
+                f"to {MIN_PRESTOP_DELAY_S} s"
+            )
+        elif seconds < MIN_PRESTOP_DELAY_S:
             unit.racy.append(
                 f"{unit.label} container {name}: {hook.describe()}, under the "
-                f"{MIN_PRESTOP_DELAY_S} s the load balancer needs to stop sending to a "
-                "deregistered pod"
+                f"{MIN_PRESTOP_DELAY_S} s the load balancer may go on sending to a pod being "
+                "deregistered"
             )
     unit.delay_s = min(delays) if delays else 0.0
     longest = max(delays, default=0.0)
@@ -225,8 +231,8 @@ def _symptoms(snapshot: Snapshot, lbs: list[LoadBalancer]) -> list[str]:
             if minutes:
                 lines.append(
                     f"{lb.name} {metric}: {int(sum(minutes.values()))} in {len(minutes)} of the "
-                    f"last {len(series.by_minute(values))} minutes, the bursts a rollout "
-                    "through this race leaves"
+                    f"last {len(series.by_minute(values))} minutes: bursts like these follow "
+                    "rollouts when pods exit early"
                 )
     return lines
 
@@ -358,11 +364,12 @@ def judge(snapshot: Snapshot) -> list[Finding]:
     bare_units = [_Unit(topology.pod_label(p), p, [p]) for p in bare]
     for unit in bare_units:
         _judge_unit(unit, snapshot.service, tg_ports)
-    bare_line = (
+    bare_racy = [line for u in bare_units for line in u.racy]
+    bare_lines = [
         f"no Deployment or StatefulSet manages {', '.join(kube.name(p) for p in bare)}: no "
-        "rollout replaces them while they serve"
-        + "".join(f"; {line}" for u in bare_units for line in u.racy)
-    )
+        "rollout replaces them while they serve",
+        *(f"once a controller manages them: {line}" for line in bare_racy),
+    ] if bare else []  # fmt: skip
 
     if racy:
         symptoms = _symptoms(snapshot, lbs)
@@ -376,8 +383,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 "before the load balancer stops sending to them.",
                 resource,
                 tuple(
-                    [*racy, f"grace period: {grace}", *unmeasured, *context, *symptoms]
-                    + ([bare_line] if bare else [])
+                    [*racy, f"grace period: {grace}", *unmeasured, *context, *symptoms, *bare_lines]
                 ),
                 _fixes(snapshot, units, gates_on),
             )
@@ -396,16 +402,20 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         f"{_grace(u.template)} s"
         for u in units
     ]
-    if bare:
-        shown.append(bare_line)
+    summary = f"Pods behind {ask} keep serving long enough for the load balancer to let go."
+    if bare_racy:
+        summary = (
+            f"No controller rolls the pods behind {ask} out, so their short pre-stop delay "
+            "races no load balancer yet."
+        )
     return [
         Finding(
             CODE,
             Status.PASS,
             Severity.HIGH,
-            f"Pods behind {ask} keep serving long enough for the load balancer to let go.",
+            summary,
             resource,
-            tuple([*shown, *context]),
+            tuple([*shown, *bare_lines, *context]),
         )
     ]
 

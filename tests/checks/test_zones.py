@@ -24,6 +24,7 @@ from checks.snapshot import (
     HealthCheck,
     Instance,
     KubeObject,
+    LbType,
     Listener,
     LoadBalancer,
     MetricSeries,
@@ -281,7 +282,7 @@ def classic(
 
 
 def v2(
-    kind: str,
+    kind: LbType,
     subnets: tuple[str, ...],
     groups: tuple[TargetGroup, ...],
     attributes: dict[str, str] | None = None,
@@ -562,9 +563,8 @@ def test_alb_is_never_reported_for_zones() -> None:
 
 def test_nlb_ip_targets_zone_gap_and_controller_attribute_fix() -> None:
     service_obj = service()
-    service_obj["metadata"]["annotations"] = {
-        "service.beta.kubernetes.io/aws-load-balancer-attributes": "deletion_protection.enabled=true"
-    }
+    key = "service.beta.kubernetes.io/aws-load-balancer-attributes"
+    service_obj["metadata"]["annotations"] = {key: "deletion_protection.enabled=true"}
     snapshot = world(
         service=service_obj,
         load_balancers=[
