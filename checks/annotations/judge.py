@@ -534,9 +534,16 @@ def _judge_map(
                 reason=f"the value cannot be parsed ({parse.error})",
             )
         ]
-    issues: list[Issue] = []
+    issues = _judge_attributes(ctx, key, parse.pairs, table, evidence) if table else []
     if reading.doubt:
-        issues.append(
+        # Which release runs decides, so none of this is certain.
+        issues = [
+            Issue(
+                i.code, Status.WARN, i.obj, i.key, i.summary, (*i.evidence, reading.doubt),
+                i.fixes, i.idle_seconds, i.reason,
+            )
+            for i in issues
+        ] or [
             Issue(
                 MALFORMED,
                 Status.WARN,
@@ -546,11 +553,22 @@ def _judge_map(
                 (*evidence, reading.doubt),
                 reason=reading.doubt,
             )
-        )
-    if table is None:
-        return issues
+        ]
+    return issues
+
+
+def _judge_attributes(
+    ctx: Context,
+    key: str,
+    pairs: dict[str, str],
+    table: AttributeTable,
+    evidence: tuple[str, ...],
+) -> list[Issue]:
+    obj = ctx.obj
+    ref = kube.ref(obj)
+    issues: list[Issue] = []
     listener_protocol = _listener_protocol(key)
-    for attribute, raw in parse.pairs.items():
+    for attribute, raw in pairs.items():
         attr_spec = table.get(attribute)
         shown = f"{attribute}={raw}"
         if attr_spec is None:
@@ -606,7 +624,7 @@ def _judge_map(
         problem = _scalar_problem(attr_spec, raw, ctx.lb_type)
         if problem is not None:
             code, text, fixed = problem
-            new_pairs = dict(parse.pairs)
+            new_pairs = dict(pairs)
             if fixed is not None:
                 new_pairs[attribute] = fixed
             issues.append(

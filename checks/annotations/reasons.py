@@ -114,8 +114,13 @@ def _instance_ids(snapshot: Snapshot, lb: LoadBalancer) -> list[str]:
     return ids or ["<instance-id>"]
 
 
-def idle_fixes(snapshot: Snapshot, lb: LoadBalancer, obj: KubeObject, seconds: int) -> list[Fix]:
-    """Where ``seconds`` belongs for ``lb``, as its controller reads it."""
+def idle_fixes(
+    snapshot: Snapshot, lb: LoadBalancer, obj: KubeObject, seconds: int, key: str = ""
+) -> list[Fix]:
+    """Where ``seconds`` belongs for ``lb``, as its controller reads it; none for a TLS
+    listener, whose idle timeout AWS keeps at 350 s."""
+    if key.startswith(NLB_LISTENER_ATTRIBUTES_PREFIX + "TLS-"):
+        return []
     kind = str(obj.get("kind", "")).lower()
     target = obj
     if lb.type == "application" and kind != "ingress":

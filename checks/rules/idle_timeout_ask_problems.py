@@ -74,7 +74,7 @@ def _finding(
         summary,
         ref,
         tuple(evidence),
-        tuple(idle_fixes(snapshot, lb, obj, seconds)),
+        tuple(idle_fixes(snapshot, lb, obj, seconds, key)),
     )
 
 
@@ -84,9 +84,10 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer, evaluation: Evaluation) -> l
     if effective is None and not offline and lb.type == "network":
         effective = DEFAULT_IDLE_TIMEOUT_S["network"]
     objects = _objects(snapshot, lb)
+    # What the well-formed-ask check reads: only the objects the load balancer serves.
     well_formed = {
         (kube.ref(a.obj), a.key): a.seconds
-        for a in asked_idle_timeouts(lb, objects)
+        for a in asked_idle_timeouts(lb, served_objects(lb, snapshot.service, snapshot.ingresses))
         if a.seconds is not None
     }
     findings: list[Finding] = []
