@@ -118,9 +118,7 @@ def gather(paths: list[str]) -> list[Path | str]:
             continue
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
-            )
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES))
         else:
             found.append(path)
     return found
@@ -199,7 +197,9 @@ def render_text(result: LintResult, errors: list[str]) -> str:
     out: list[str] = []
     for item in result.findings:
         finding = item.finding
-        out.append(f"{item.source}:{item.line}: {finding.status.value} {finding.code} {finding.resource}")
+        out.append(
+            f"{item.source}:{item.line}: {finding.status.value} {finding.code} {finding.resource}"
+        )
         out.append(f"  {finding.summary}")
         out.extend(f"  - {line}" for line in finding.evidence)
         for fix in finding.fixes:
@@ -219,7 +219,9 @@ def render_text(result: LintResult, errors: list[str]) -> str:
 RENDERERS = {"text": render_text, "json": render_json, "github": render_github}
 
 
-def run(paths: list[str], fmt: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run(
+    paths: list[str], fmt: str, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> int:
     """Lint ``paths`` and write the report in ``fmt`` (text, json or github)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout

@@ -31,7 +31,7 @@ from checks.rules import (
     ingress_group_conflict,
     proxy_protocol_mismatch,
 )
-from checks.snapshot import Gap, KubeObject, Listener, LoadBalancer, LbType, Snapshot
+from checks.snapshot import Gap, KubeObject, LbType, Listener, LoadBalancer, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,17 @@ LINT_CHECKS: tuple[Check, ...] = (
 )
 OLD_INGRESS_APIS = ("extensions/v1beta1", "networking.k8s.io/v1beta1")
 NAMESPACED_DEFAULT = "default"
+CLUSTER_SCOPED = (
+    "Namespace",
+    "Node",
+    "IngressClass",
+    "IngressClassParams",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}")
 
@@ -92,8 +103,10 @@ def expand(docs: list[Document]) -> tuple[list[Document], list[LintNote]]:
     objects: list[Document] = []
     notes: list[LintNote] = []
     for source, line, obj in docs:
-        if isinstance(obj, dict) and str(obj.get("kind", "")).endswith("List") and isinstance(
-            obj.get("items"), list
+        if (
+            isinstance(obj, dict)
+            and str(obj.get("kind", "")).endswith("List")
+            and isinstance(obj.get("items"), list)
         ):
             inner = [(source, line, i) for i in obj["items"]]
             more, more_notes = expand(inner)
@@ -106,12 +119,14 @@ def expand(docs: list[Document]) -> tuple[list[Document], list[LintNote]]:
         elif is_kubernetes(obj):
             objects.append((source, line, obj))
         else:
-            notes.append(LintNote(source, line, "not a Kubernetes object (no apiVersion/kind): skipped"))
+            notes.append(
+                LintNote(source, line, "not a Kubernetes object (no apiVersion/kind): skipped")
+            )
     return objects, notes
 
 
 def _with_namespace(obj: KubeObject) -> KubeObject:
-    if obj.get("kind") in ("Namespace", "Node", "IngressClass", "ClusterRole") or kube.namespace(obj):
+    if obj.get("kind") in CLUSTER_SCOPED or kube.namespace(obj):
         return obj
     obj = copy.deepcopy(obj)
     obj.setdefault("metadata", {})
@@ -182,11 +197,16 @@ class _World:
         names = {kube.annotations(i).get(roles.GROUP_KEY, "").strip() for i in ingresses} - {""}
         members = list(ingresses)
         for other in self.ingresses:
-            if other not in members and kube.annotations(other).get(roles.GROUP_KEY, "").strip() in names:
+            if (
+                other not in members
+                and kube.annotations(other).get(roles.GROUP_KEY, "").strip() in names
+            ):
                 members.append(other)
         return members
 
-    def around(self, namespace: str, selector: dict[str, str]) -> tuple[list[KubeObject], list[KubeObject]]:
+    def around(
+        self, namespace: str, selector: dict[str, str]
+    ) -> tuple[list[KubeObject], list[KubeObject]]:
         pods = [
             p
             for p in self.of("Pod")

@@ -27,12 +27,65 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
+class KubePatch:
+    """A change to one Kubernetes object that the Slack app may offer to apply in one click.
+
+    ``patch_type`` is ``strategic``, ``merge`` or ``json``; ``patch`` the body as the API
+    takes it. Patches target what owns the pods (a Deployment's template), never a pod.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    patch_type: str
+    patch: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Fix:
-    """A copy-paste fix: `language` is the code block's language (shell, yaml, hcl, ...)."""
+    """A copy-paste fix: `language` is the code block's language (shell, yaml, hcl, ...).
+
+    ``apply`` is set where the fix is one Kubernetes patch that can be applied safely."""
 
     title: str
     language: str
     text: str
+    apply: KubePatch | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"title": self.title, "language": self.language, "text": self.text}
+        if self.apply is not None:
+            data["apply"] = self.apply.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fix:
+        apply = data.get("apply")
+        return cls(
+            title=str(data["title"]),
+            language=str(data["language"]),
+            text=str(data["text"]),
+            apply=KubePatch(**apply) if isinstance(apply, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One layer of the timeout ladder on the request path (client -> LB -> proxies -> app).
+
+    ``seconds`` is None where the value is unknown; ``source`` says where it comes from."""
+
+    layer: str
+    setting: str
+    seconds: float | None
+    source: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -57,7 +110,7 @@ class Finding:
             "summary": self.summary,
             "resource": self.resource,
             "evidence": list(self.evidence),
-            "fixes": [asdict(fix) for fix in self.fixes],
+            "fixes": [fix.to_dict() for fix in self.fixes],
         }
 
     @classmethod
@@ -69,7 +122,7 @@ class Finding:
             summary=str(data["summary"]),
             resource=str(data.get("resource", "")),
             evidence=tuple(str(e) for e in data.get("evidence", ())),
-            fixes=tuple(Fix(**fix) for fix in data.get("fixes", ())),
+            fixes=tuple(Fix.from_dict(fix) for fix in data.get("fixes", ())),
         )
 
 
@@ -112,6 +165,7 @@ class Report:
     load_balancers: list[LoadBalancerSummary]
     findings: list[Finding]
     path: list[str] = field(default_factory=list)
+    ladder: list[Rung] = field(default_factory=list)
     generated_at: float = 0.0
     window_s: int = 3600
 
@@ -149,6 +203,7 @@ class Report:
             },
             "load_balancers": [lb.to_dict() for lb in self.load_balancers],
             "path": list(self.path),
+            "ladder": [rung.to_dict() for rung in self.ladder],
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "generated_at": self.generated_at,
             "window_s": self.window_s,
@@ -166,6 +221,7 @@ class Report:
             load_balancers=[LoadBalancerSummary(**lb) for lb in data.get("load_balancers", [])],
             findings=[Finding.from_dict(f) for f in data.get("findings", [])],
             path=list(data.get("path", [])),
+            ladder=[Rung(**rung) for rung in data.get("ladder", [])],
             generated_at=float(data.get("generated_at", 0.0)),
             window_s=int(data.get("window_s", 3600)),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from checks import kube
 from checks.models import Finding, LoadBalancerSummary, Report, Severity, Status, Target
@@ -12,13 +14,36 @@ from checks.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
+# A pure check over a snapshot takes milliseconds; one that runs this long is stuck.
+CHECK_TIME_LIMIT_S = 5.0
 
-def judge_all(snapshot: Snapshot, checks: list[Check] | None = None) -> list[Finding]:
+
+def judge_all(
+    snapshot: Snapshot, checks: list[Check] | None = None, *, limit_s: float = CHECK_TIME_LIMIT_S
+) -> list[Finding]:
+    """Every check on ``snapshot``; a check that raises or runs past ``limit_s`` becomes
+    ``unknown`` findings saying so, and the others stand."""
     findings: list[Finding] = []
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
     for check in checks if checks is not None else all_checks():
         started = time.monotonic()
+        future = pool.submit(check.judge, snapshot)
         try:
-            produced = check.judge(snapshot)
+            produced = future.result(timeout=limit_s)
+        except FutureTimeout:
+            logger.warning("check %s did not finish within %.1f s", check.name, limit_s)
+            produced = [
+                Finding(
+                    code,
+                    Status.UNKNOWN,
+                    check.severity,
+                    f"The {check.title.lower()} check did not finish within {limit_s:g} s.",
+                )
+                for code in check.codes
+            ]
+            # The stuck check keeps its thread; the next ones get a fresh one.
+            pool.shutdown(wait=False)
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
         except Exception as exc:  # one broken check must not take the report down
             logger.exception("check %s failed", check.name)
             produced = [
@@ -38,6 +63,7 @@ def judge_all(snapshot: Snapshot, checks: list[Check] | None = None) -> list[Fin
             time.monotonic() - started,
         )
         findings.extend(produced)
+    pool.shutdown(wait=False)
     return findings
 
 

@@ -405,6 +405,20 @@ def _judge_value(
                 reason="the value carries literal quotes",
             )
         ]
+    if kind in ("string", "stringList") and literal_quotes(value):
+        return [
+            Issue(
+                MALFORMED,
+                Status.WARN,
+                obj,
+                key,
+                f"{key} on {ref} is {value!r}: the quotes are part of the value the controller "
+                "passes to AWS.",
+                evidence,
+                _value_fix(obj, key, value.strip()[1:-1]),
+                reason="the value carries literal quotes",
+            )
+        ]
     problem = _scalar_problem(spec.value, value.strip() if kind == "enum" else value, ctx.lb_type)
     if problem is not None:
         code, text, fixed = problem
@@ -539,8 +553,15 @@ def _judge_map(
         # Which release runs decides, so none of this is certain.
         issues = [
             Issue(
-                i.code, Status.WARN, i.obj, i.key, i.summary, (*i.evidence, reading.doubt),
-                i.fixes, i.idle_seconds, i.reason,
+                i.code,
+                Status.WARN,
+                i.obj,
+                i.key,
+                i.summary,
+                (*i.evidence, reading.doubt),
+                i.fixes,
+                i.idle_seconds,
+                i.reason,
             )
             for i in issues
         ] or [
@@ -664,7 +685,7 @@ def _listener_port(ctx: Context, key: str, value: str) -> list[Issue]:
             )
         ]
     protocol, port = match.group(1), int(match.group(2))
-    ports = {int(p["port"]) for p in ctx.service_ports if str(p.get("port", "")).isdigit()}
+    ports = {int(str(p["port"])) for p in ctx.service_ports if str(p.get("port", "")).isdigit()}
     if ports and port not in ports:
         return [
             Issue(

@@ -35,7 +35,11 @@ def warning_events(snapshot: Snapshot, obj: KubeObject) -> list[str]:
         involved = event.get("involvedObject") or {}
         if event.get("type") != "Warning":
             continue
-        if (str(involved.get("kind")), str(involved.get("namespace")), str(involved.get("name"))) != (
+        if (
+            str(involved.get("kind")),
+            str(involved.get("namespace")),
+            str(involved.get("name")),
+        ) != (
             kind,
             ns,
             name,
@@ -124,9 +128,7 @@ def idle_fixes(
     kind = str(obj.get("kind", "")).lower()
     target = obj
     if lb.type == "application" and kind != "ingress":
-        target = next(
-            (i for i in snapshot.ingresses if kube.ref(i) in roles.refs_of(lb)), obj
-        )
+        target = next((i for i in snapshot.ingresses if kube.ref(i) in roles.refs_of(lb)), obj)
     base = {
         "kind": str(target.get("kind", "")).lower(),
         "namespace": kube.namespace(target) or "default",

@@ -105,9 +105,7 @@ def is_alb_ingress(ingress: KubeObject, ingress_classes: list[KubeObject]) -> bo
     for cls in ingress_classes:
         if kube.name(cls) == name:
             return bool(kube.spec(cls).get("controller") == ALB_CONTROLLER)
-    if name == "alb":
-        return True
-    return False
+    return name == "alb"
 
 
 def ingress_backends(ingress: KubeObject) -> set[str]:

@@ -22,3 +22,5 @@ class Connection:
     probe_namespace: str = "default"
     probe_image: str = "public.ecr.aws/docker/library/busybox:1.36"
     read_nodes: bool = True
+    # The whole report's deadline: what has not answered by then is reported as such.
+    deadline_s: float = 45.0

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from checks import kube
 from checks.collect.aws import AwsCall, fetch_metrics, fetch_network, find_load_balancers
@@ -114,27 +115,46 @@ def collect(
     step("metrics", "running")
     step("keep-alive", "running")
     step("network", "running")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        network_f = pool.submit(fetch_network, call, lbs[0].vpc_id, instance_ids, sg_ids, gaps)
-        metrics_f = {lb.name: pool.submit(fetch_metrics, call, lb, window_s, gaps) for lb in lbs}
-        sysctl_f = pool.submit(read_all, api, facts.pods, node_names, connection)
-        metrics: dict[str, dict[str, MetricSeries]] = {}
-        for lb_name, future in metrics_f.items():
-            metrics[lb_name] = future.result()
-        step("metrics", "done")
+    deadline = started + connection.deadline_s
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collect")
+    network_f = pool.submit(fetch_network, call, lbs[0].vpc_id, instance_ids, sg_ids, gaps)
+    metrics_f = {lb.name: pool.submit(fetch_metrics, call, lb, window_s, gaps) for lb in lbs}
+    sysctl_f = pool.submit(read_all, api, facts.pods, node_names, connection)
+
+    def late(area: str, resource: str) -> Gap:
+        logger.warning("%s for %s did not finish before the report's deadline", area, resource)
+        return Gap(
+            area=area,
+            resource=resource,
+            reason=f"did not finish within the report's deadline of {connection.deadline_s:.0f} s",
+        )
+
+    metrics: dict[str, dict[str, MetricSeries]] = {}
+    for lb_name, future in metrics_f.items():
         try:
-            sysctls: dict[str, Sysctls] = sysctl_f.result()
-        except Exception as exc:  # a broken exec layer must not sink the report
-            logger.warning("reading sysctls failed: %s", exc)
-            gaps.append(Gap(area="sysctls", resource=f"{namespace}/{name}", reason=str(exc)))
-            sysctls = {}
-        step("keep-alive", "done")
-        try:
-            network = network_f.result()
-        except (AccessError, BackendError) as err:
-            gaps.append(Gap(area="network", resource=lbs[0].vpc_id, reason=str(err)))
-            network = None
-        step("network", "done")
+            metrics[lb_name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            gaps.append(late("metrics", lb_name))
+    step("metrics", "done")
+    sysctls: dict[str, Sysctls] = {}
+    try:
+        sysctls = sysctl_f.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        gaps.append(late("sysctls", f"{namespace}/{name}"))
+    except Exception as exc:  # a broken exec layer must not sink the report
+        logger.warning("reading sysctls failed: %s", exc)
+        gaps.append(Gap(area="sysctls", resource=f"{namespace}/{name}", reason=str(exc)))
+    step("keep-alive", "done")
+    network = None
+    try:
+        network = network_f.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        gaps.append(late("network", lbs[0].vpc_id))
+    except (AccessError, BackendError) as err:
+        gaps.append(Gap(area="network", resource=lbs[0].vpc_id, reason=str(err)))
+    step("network", "done")
+    # What is still running finishes in the background; the report does not wait for it.
+    pool.shutdown(wait=False, cancel_futures=True)
 
     snapshot = Snapshot(
         namespace=namespace,

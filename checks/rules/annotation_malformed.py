@@ -38,7 +38,8 @@ CHECK = Check(
     severity=SEVERITY,
     title="Annotation that cannot be parsed",
     explains=(
-        "The controller rejects a value it cannot parse and stops reconciling the load balancer, or AWS rejects the change; either way the setting is not applied."
+        "The controller rejects a value it cannot parse and stops reconciling the load "
+        "balancer, or AWS rejects the change; either way the setting is not applied."
     ),
     judge=judge,
     templates=("annotation_yaml.j2", "annotation_rename.sh.j2"),

@@ -26,7 +26,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
             CODE,
             Status.PASS,
             SEVERITY,
-            f"Every load-balancer annotation value is within what AWS accepts on {', '.join(objects)}.",
+            f"Every load-balancer annotation value is within what AWS accepts on "
+            f"{', '.join(objects)}.",
             objects[0],
         )
     ]
@@ -38,7 +39,8 @@ CHECK = Check(
     severity=SEVERITY,
     title="Annotation value outside what AWS accepts",
     explains=(
-        "AWS refuses the whole change when one value is out of range, so the load balancer keeps its old settings and the controller keeps failing."
+        "AWS refuses the whole change when one value is out of range, so the load balancer "
+        "keeps its old settings and the controller keeps failing."
     ),
     judge=judge,
     templates=("annotation_yaml.j2",),

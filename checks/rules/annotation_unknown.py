@@ -38,7 +38,8 @@ CHECK = Check(
     severity=SEVERITY,
     title="Annotation no controller reads",
     explains=(
-        "A misspelt or invented key is silently ignored, so the setting it was meant to change (often the idle timeout) keeps its default."
+        "A misspelt or invented key is silently ignored, so the setting it was meant to "
+        "change (often the idle timeout) keeps its default."
     ),
     judge=judge,
     templates=("annotation_rename.sh.j2",),

@@ -1,4 +1,6 @@
-"""ANNOTATION_WRONG_TARGET: an annotation that does not apply to this kind of load balancer or object."""
+"""ANNOTATION_WRONG_TARGET: an annotation that does not apply to this kind of load balancer or
+object.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
             CODE,
             Status.PASS,
             SEVERITY,
-            f"Every load-balancer annotation stands where its controller reads it on {', '.join(objects)}.",
+            f"Every load-balancer annotation stands where its controller reads it on "
+            f"{', '.join(objects)}.",
             objects[0],
         )
     ]
@@ -38,7 +41,8 @@ CHECK = Check(
     severity=SEVERITY,
     title="Annotation on the wrong kind of object or load balancer",
     explains=(
-        "A key that the controller does not read where it stands changes nothing: the health check path, idle timeout or scheme it names stays at its default."
+        "A key that the controller does not read where it stands changes nothing: the health "
+        "check path, idle timeout or scheme it names stays at its default."
     ),
     judge=judge,
     templates=("annotation_rename.sh.j2", "annotation_set.j2", "annotation_yaml.j2"),

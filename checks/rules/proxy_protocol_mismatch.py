@@ -15,7 +15,7 @@ from checks import kube
 from checks.annotations import roles
 from checks.annotations.values import parse_string_map
 from checks.fixes import fix
-from checks.models import Finding, Severity, Status
+from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 
@@ -98,7 +98,11 @@ def receiver(snapshot: Snapshot) -> Receiver | None:
         return Receiver(namespace, "", False, "ingress-nginx names no ConfigMap (PROXY off)")
     cm_namespace, _, cm_name = ref.rpartition("/")
     configmap = snapshot.configmaps.get(cm_name)
-    if configmap is not None and cm_namespace and kube.namespace(configmap) not in ("", cm_namespace):
+    if (
+        configmap is not None
+        and cm_namespace
+        and kube.namespace(configmap) not in ("", cm_namespace)
+    ):
         configmap = None
     if configmap is None:
         if snapshot.gap("kubernetes:configmaps") is not None:
@@ -167,7 +171,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 f"ingress-nginx expects a PROXY protocol header that {lb.name} never sends: "
                 "nginx waits for it and the connections fail."
             )
-        fixes = ()
+        fixes: tuple[Fix, ...] = ()
         if server.configmap:
             fixes = (
                 fix(

@@ -60,9 +60,7 @@ def _target_group(name: str, data: dict[str, Any]) -> TargetGroup:
     for target, state in (data.get("targets") or {}).items():
         ident, _, port = str(target).rpartition(":")
         if isinstance(state, dict):
-            targets.append(
-                TargetHealth(ident, int(port), state["state"], state.get("reason", ""))
-            )
+            targets.append(TargetHealth(ident, int(port), state["state"], state.get("reason", "")))
         else:
             targets.append(TargetHealth(ident, int(port), str(state)))
     check = data.get("health_check") or {}
@@ -126,9 +124,7 @@ def snapshot_from_scenario(path: Path) -> Snapshot:
         s for s in of("Service") if kube.namespace(s) == namespace and kube.name(s) == name
     )
     routing = [i for i in of("Ingress") if roles.routes_to(i, service)]
-    group_names = {
-        kube.annotations(i).get(roles.GROUP_KEY) for i in routing
-    } - {None, ""}
+    group_names = {kube.annotations(i).get(roles.GROUP_KEY) for i in routing} - {None, ""}
     ingresses = routing + [
         i
         for i in of("Ingress")
@@ -161,7 +157,11 @@ def snapshot_from_scenario(path: Path) -> Snapshot:
         workloads=workloads,
         configmaps={kube.name(c): c for c in of("ConfigMap") if kube.namespace(c) == namespace},
         ingress_classes=of("IngressClass"),
-        events=[e for e in of("Event") if kube.namespace(e) in {kube.namespace(i) for i in [service, *ingresses]}],
+        events=[
+            e
+            for e in of("Event")
+            if kube.namespace(e) in {kube.namespace(i) for i in [service, *ingresses]}
+        ],
         load_balancers=[
             load_balancer(n, lb) for n, lb in (data["aws"].get("load_balancers") or {}).items()
         ],
@@ -204,8 +204,9 @@ def test_unknown_key_names_nearest_known_key_and_the_lost_idle_timeout() -> None
     assert unknown[0].evidence[1] == (
         "nearest known key: alb.ingress.kubernetes.io/load-balancer-attributes"
     )
-    assert "alb.ingress.kubernetes.io/load-balancer-attributes=idle_timeout.timeout_seconds=1800" in (
-        unknown[0].fixes[0].text
+    assert (
+        "alb.ingress.kubernetes.io/load-balancer-attributes=idle_timeout.timeout_seconds=1800"
+        in (unknown[0].fixes[0].text)
     )
     (idle,) = [f for f in findings if f.code == "IDLE_TIMEOUT_NOT_APPLIED"]
     assert "1800 s" in idle.summary and "60 s" in idle.summary

@@ -22,8 +22,11 @@ from checks.annotations.values import (
     read_string_map,
 )
 
-DOCUMENTED = Path(__file__).resolve().parents[1] / "fixtures" / "manifests" / (
-    "documented-annotation-keys.txt"
+DOCUMENTED = (
+    Path(__file__).resolve().parents[1]
+    / "fixtures"
+    / "manifests"
+    / ("documented-annotation-keys.txt")
 )
 
 
@@ -50,7 +53,9 @@ def test_every_documented_key_is_in_the_knowledge_base(key: str) -> None:
 def test_missing_documented_key_is_noticed(tmp_path: Path) -> None:
     original = (Path(__file__).resolve().parents[2] / "checks/annotations/known.yaml").read_text()
     trimmed = "\n".join(
-        line for line in original.splitlines() if "alb.ingress.kubernetes.io/ssl-policy," not in line
+        line
+        for line in original.splitlines()
+        if "alb.ingress.kubernetes.io/ssl-policy," not in line
     )
     reduced = tmp_path / "known.yaml"
     reduced.write_text(trimmed)
@@ -92,7 +97,9 @@ def test_listener_attributes_need_v2_9() -> None:
 
 
 def test_health_check_timeout_range_depends_on_load_balancer_type() -> None:
-    spec = knowledge_base().lookup("service.beta.kubernetes.io/aws-load-balancer-healthcheck-timeout")
+    spec = knowledge_base().lookup(
+        "service.beta.kubernetes.io/aws-load-balancer-healthcheck-timeout"
+    )
     assert spec is not None
     assert spec.value.range_for("classic") == (2, 60)
     assert spec.value.range_for("network") == (2, 120)

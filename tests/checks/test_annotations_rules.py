@@ -110,7 +110,9 @@ def alb_snapshot(attributes: str, workloads: list[KubeObject] | None = None) -> 
 
 
 def test_trailing_comma_warns_when_the_controller_release_is_unknown() -> None:
-    (finding,) = problems(annotation_malformed.judge(alb_snapshot("idle_timeout.timeout_seconds=600,")))
+    (finding,) = problems(
+        annotation_malformed.judge(alb_snapshot("idle_timeout.timeout_seconds=600,"))
+    )
     assert finding.status is Status.WARN
     assert "'600,', not an integer" in finding.summary
     assert finding.evidence[-1].startswith("controller releases read this value differently")
@@ -135,7 +137,9 @@ def test_unknown_alb_attribute_name_is_flagged_with_a_suggestion() -> None:
 
 
 def test_alb_idle_timeout_above_4000_is_out_of_range() -> None:
-    (finding,) = problems(annotation_out_of_range.judge(alb_snapshot("idle_timeout.timeout_seconds=4001")))
+    (finding,) = problems(
+        annotation_out_of_range.judge(alb_snapshot("idle_timeout.timeout_seconds=4001"))
+    )
     assert "asks for 4001, but AWS accepts 1-4000" in finding.summary
 
 
@@ -145,7 +149,9 @@ def test_ingress_only_key_on_backend_service_is_wrong_target() -> None:
         service_name="web",
         service=service(kind="NodePort", annotations={ATTRS: "idle_timeout.timeout_seconds=300"}),
         ingresses=[ingress()],
-        load_balancers=[lb("application", "ingress/shop/web", attributes={"idle_timeout.timeout_seconds": "60"})],
+        load_balancers=[
+            lb("application", "ingress/shop/web", attributes={"idle_timeout.timeout_seconds": "60"})
+        ],
     )
     (wrong,) = problems(annotation_wrong_target.judge(snap))
     assert wrong.resource == "service/shop/web"
@@ -187,7 +193,9 @@ def test_alb_keys_on_nginx_ingress_are_not_read() -> None:
         namespace="shop",
         service_name="web",
         service=service(kind="ClusterIP"),
-        ingresses=[ingress(cls="nginx", annotations={"alb.ingress.kubernetes.io/scheme": "internal"})],
+        ingresses=[
+            ingress(cls="nginx", annotations={"alb.ingress.kubernetes.io/scheme": "internal"})
+        ],
     )
     (finding,) = problems(annotation_wrong_target.judge(snap))
     assert finding.status is Status.WARN and "class nginx" in finding.summary
@@ -197,7 +205,9 @@ def test_lbc_only_key_on_in_tree_classic_lb_is_wrong_target() -> None:
     snap = Snapshot(
         namespace="shop",
         service_name="web",
-        service=service(annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}),
+        service=service(
+            annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+        ),
         load_balancers=[lb("classic", "service/shop/web", attributes={"idle_timeout": "60"})],
     )
     (finding,) = problems(annotation_wrong_target.judge(snap))
@@ -217,7 +227,11 @@ def test_listener_attributes_for_a_port_the_service_lacks() -> None:
             },
         ),
         load_balancers=[
-            lb("network", "service/shop/web", listeners=(Listener(443, "TCP", attributes={"tcp.idle_timeout.seconds": "350"}),))
+            lb(
+                "network",
+                "service/shop/web",
+                listeners=(Listener(443, "TCP", attributes={"tcp.idle_timeout.seconds": "350"}),),
+            )
         ],
     )
     (wrong,) = problems(annotation_wrong_target.judge(snap))
@@ -293,8 +307,14 @@ def _configmap(value: str | None) -> KubeObject:
 
 def _nlb_with_proxy(enabled: str) -> LoadBalancer:
     tg = TargetGroup(
-        "tg", "arn:tg", "ip", "TCP", 80, HealthCheck("TCP", "traffic-port"),
-        {"proxy_protocol_v2.enabled": enabled}, (),
+        "tg",
+        "arn:tg",
+        "ip",
+        "TCP",
+        80,
+        HealthCheck("TCP", "traffic-port"),
+        {"proxy_protocol_v2.enabled": enabled},
+        (),
     )
     return lb("network", "service/edge/web", target_groups=(tg,))
 
@@ -345,3 +365,15 @@ def test_proxy_setting_unknown_when_configmaps_could_not_be_read() -> None:
     )
     (finding,) = proxy_protocol_mismatch.judge(snap)
     assert finding.status is Status.UNKNOWN
+
+
+def test_quoted_string_value_warns() -> None:
+    snap = Snapshot(
+        namespace="shop",
+        service_name="web",
+        service=service(kind="ClusterIP"),
+        ingresses=[ingress(annotations={"alb.ingress.kubernetes.io/healthcheck-path": '"/ready"'})],
+    )
+    (finding,) = problems(annotation_malformed.judge(snap))
+    assert finding.status is Status.WARN
+    assert "alb.ingress.kubernetes.io/healthcheck-path: /ready" in finding.fixes[0].text

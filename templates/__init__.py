@@ -1,0 +1,1 @@
+"""Jinja2 templates for fix snippets (``fixes/``) and message text, shipped as package data."""

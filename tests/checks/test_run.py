@@ -1,0 +1,80 @@
+"""The runner: every check judged, broken or stuck checks isolated, the deadline kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from checks.collect.snapshot import collect
+from checks.models import Finding, Severity, Status
+from checks.registry import Check, all_checks
+from checks.run import build_report, judge_all
+from checks.snapshot import Snapshot
+from sandbox.scenario import BUNDLED_DIR, load
+from sandbox.world import World
+
+
+def _check(name: str, judge: object) -> Check:
+    return Check(
+        name=name,
+        codes=(name.upper(),),
+        severity=Severity.LOW,
+        title=f"{name} title",
+        explains="",
+        judge=judge,  # type: ignore[arg-type]
+    )
+
+
+def _passes(snapshot: Snapshot) -> list[Finding]:
+    return [Finding("PASSES", Status.PASS, Severity.LOW, "fine")]
+
+
+def _raises(snapshot: Snapshot) -> list[Finding]:
+    raise KeyError("missing")
+
+
+def _sleeps(snapshot: Snapshot) -> list[Finding]:
+    time.sleep(1.0)
+    return []
+
+
+def test_a_raising_check_becomes_unknown_and_the_others_stand() -> None:
+    findings = judge_all(
+        Snapshot("ns", "svc"), [_check("raises", _raises), _check("passes", _passes)]
+    )
+    assert [(f.code, f.status) for f in findings] == [
+        ("RAISES", Status.UNKNOWN),
+        ("PASSES", Status.PASS),
+    ]
+    assert findings[0].evidence == ("KeyError: 'missing'",)
+
+
+def test_a_check_over_its_time_limit_is_reported_as_not_finished() -> None:
+    findings = judge_all(
+        Snapshot("ns", "svc"), [_check("sleeps", _sleeps), _check("passes", _passes)], limit_s=0.2
+    )
+    assert findings[0].code == "SLEEPS"
+    assert findings[0].status is Status.UNKNOWN
+    assert "did not finish within 0.2 s" in findings[0].summary
+    assert findings[1].status is Status.PASS
+
+
+def test_every_registered_check_has_codes_and_a_title() -> None:
+    checks = all_checks()
+    assert len(checks) >= 10
+    for check in checks:
+        assert check.codes and all(c.isupper() for c in check.codes)
+        assert check.title and check.explains
+
+
+def test_parts_past_the_deadline_are_reported_and_the_report_stands() -> None:
+    with World(load(BUNDLED_DIR / "s1-alb-idle-timeout-short.yaml")) as world:
+        assert world.connection is not None
+        hurried = dataclasses.replace(world.connection, deadline_s=0.0)
+        snapshot = collect("shop", "reports", hurried)
+    late = {g.area for g in snapshot.gaps if "deadline" in g.reason}
+    assert late == {"metrics", "sysctls", "network"}
+    report = build_report(snapshot)
+    reached = next(f for f in report.findings if f.code == "IDLE_TIMEOUT_REACHED")
+    assert reached.status is Status.UNKNOWN
+    assert "deadline" in " ".join(reached.evidence)
