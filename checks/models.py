@@ -154,6 +154,61 @@ class LoadBalancerSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ChartData:
+    """The series behind a metric finding, for renderers that can draw a chart.
+
+    ``series`` (in ``unit``) is drawn on top with ``threshold`` as a line labelled
+    ``threshold_label``; ``counts`` (per minute) are drawn under it. Every list has one value
+    per entry of ``timestamps`` (seconds since the epoch, or minutes relative to the last
+    one for series without timestamps); ``None`` is a minute without a datapoint.
+    """
+
+    title: str
+    unit: str
+    series: dict[str, list[float | None]]
+    timestamps: list[float]
+    threshold: float | None = None
+    threshold_label: str = ""
+    counts: dict[str, list[float | None]] = field(default_factory=dict)
+    resource: str = ""
+    codes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "series": {name: list(values) for name, values in self.series.items()},
+            "timestamps": list(self.timestamps),
+            "threshold": self.threshold,
+            "threshold_label": self.threshold_label,
+            "counts": {name: list(values) for name, values in self.counts.items()},
+            "resource": self.resource,
+            "codes": list(self.codes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChartData:
+        def values(raw: Any) -> dict[str, list[float | None]]:
+            return {
+                str(name): [None if v is None else float(v) for v in points]
+                for name, points in (raw or {}).items()
+            }
+
+        threshold = data.get("threshold")
+        return cls(
+            title=str(data["title"]),
+            unit=str(data.get("unit", "")),
+            series=values(data.get("series")),
+            timestamps=[float(t) for t in data.get("timestamps", [])],
+            threshold=None if threshold is None else float(threshold),
+            threshold_label=str(data.get("threshold_label", "")),
+            counts=values(data.get("counts")),
+            resource=str(data.get("resource", "")),
+            codes=tuple(str(c) for c in data.get("codes", ())),
+        )
+
+
 # Severity order used to sort a report: worst first.
 _STATUS_ORDER = {Status.FAIL: 0, Status.WARN: 1, Status.UNKNOWN: 2, Status.PASS: 3}
 _SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
@@ -168,6 +223,8 @@ class Report:
     ladder: list[Rung] = field(default_factory=list)
     generated_at: float = 0.0
     window_s: int = 3600
+    # Metric series behind failing findings, for renderers that draw charts.
+    charts: list[ChartData] = field(default_factory=list)
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
@@ -207,6 +264,7 @@ class Report:
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "generated_at": self.generated_at,
             "window_s": self.window_s,
+            "charts": [chart.to_dict() for chart in self.charts],
         }
 
     @classmethod
@@ -224,4 +282,5 @@ class Report:
             ladder=[Rung(**rung) for rung in data.get("ladder", [])],
             generated_at=float(data.get("generated_at", 0.0)),
             window_s=int(data.get("window_s", 3600)),
+            charts=[ChartData.from_dict(chart) for chart in data.get("charts", [])],
         )

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from checks import kube
+from checks.charts import build_charts
 from checks.models import Finding, LoadBalancerSummary, Report, Severity, Status, Target
 from checks.registry import Check, all_checks
 from checks.snapshot import Snapshot
@@ -112,4 +113,5 @@ def build_report(snapshot: Snapshot, checks: list[Check] | None = None) -> Repor
         path=_path(snapshot),
         generated_at=time.time(),
         window_s=snapshot.window_s,
+        charts=build_charts(snapshot, findings),
     )

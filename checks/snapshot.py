@@ -247,6 +247,8 @@ class Snapshot:
     ingress_classes: list[KubeObject] = field(default_factory=list)
     events: list[KubeObject] = field(default_factory=list)
     proxies: list[InClusterProxy] = field(default_factory=list)
+    ingress_class_params: list[KubeObject] = field(default_factory=list)
+    target_group_bindings: list[KubeObject] = field(default_factory=list)  # for the service
     # AWS
     region: str = ""
     vpc_cidr: str = ""

@@ -38,6 +38,12 @@ def _rewrite_cluster(scenario: Scenario, seeded: SeededAws) -> list[dict[str, An
                 spec["providerID"] = (
                     provider[: -len(scenario_id)] + seeded.instance_ids[scenario_id]
                 )
+        if kind == "TargetGroupBinding":
+            spec = obj.setdefault("spec", {})
+            # A scenario names the target group; the cluster holds the ARN AWS assigned.
+            named = str(spec.get("targetGroupARN") or spec.pop("targetGroupName", ""))
+            if named in seeded.target_group_arns:
+                spec["targetGroupARN"] = seeded.target_group_arns[named]
         ref = f"{kind.lower()}/{meta.get('namespace', '')}/{meta.get('name', '')}"
         if ref in hostnames:
             status = obj.setdefault("status", {})

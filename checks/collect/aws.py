@@ -64,6 +64,8 @@ class AwsCall:
                 "No AWS region configured.",
                 "Set AWS_REGION (or AWS_DEFAULT_REGION), or `aws configure set region REGION`.",
             )
+        if connection.role_arn:
+            session = assume_role(session, connection)
         self.region: str = session.region_name
         self._clients = {
             name: session.client(
@@ -104,6 +106,33 @@ class AwsCall:
             params[token_in] = token
 
 
+def assume_role(session: boto3.session.Session, connection: Connection) -> boto3.session.Session:
+    """A session in the same region with the temporary credentials of the connection's role."""
+    role_arn = str(connection.role_arn)
+    sts = session.client("sts", endpoint_url=connection.aws_endpoint_url, config=_BOTO_CONFIG)
+    started = time.monotonic()
+    try:
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName="eks504")
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        logger.info("aws sts.assume_role %s -> %s", role_arn, code)
+        raise translate(exc, "sts", "assume_role") from exc
+    except BotoCoreError as exc:
+        logger.info("aws sts.assume_role %s -> %s", role_arn, type(exc).__name__)
+        raise BackendError(
+            f"Cannot reach AWS to assume {role_arn}: {exc}.",
+            "Check network access and the base credentials (`aws sts get-caller-identity`).",
+        ) from exc
+    logger.info("aws sts.assume_role %s -> ok in %.3f s", role_arn, time.monotonic() - started)
+    credentials = answer["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=session.region_name,
+    )
+
+
 _PAGINATION = {
     "elb": ("Marker", "NextMarker"),
     "elbv2": ("Marker", "NextMarker"),
@@ -115,6 +144,7 @@ _IAM_PREFIX = {
     "elbv2": "elasticloadbalancing",
     "ec2": "ec2",
     "cloudwatch": "cloudwatch",
+    "sts": "sts",
 }
 
 
@@ -357,6 +387,29 @@ def find_load_balancers(
         if str(desc.get("DNSName", "")).lower().rstrip(".") in wanted:
             found.append(_v2(call, desc, gaps))
     return found
+
+
+def find_by_target_groups(
+    call: AwsCall, target_group_arns: Iterable[str], gaps: list[Gap]
+) -> dict[str, LoadBalancer]:
+    """Target group ARN -> the load balancer that forwards to it (TargetGroupBinding)."""
+    arns = sorted(set(target_group_arns))
+    if not arns:
+        return {}
+    groups = call("elbv2", "describe_target_groups", TargetGroupArns=arns)["TargetGroups"]
+    lb_arns = sorted({a for g in groups for a in g.get("LoadBalancerArns", [])})
+    if not lb_arns:
+        return {}
+    found = {
+        d["LoadBalancerArn"]: _v2(call, d, gaps)
+        for d in call("elbv2", "describe_load_balancers", LoadBalancerArns=lb_arns)["LoadBalancers"]
+    }
+    return {
+        g["TargetGroupArn"]: found[a]
+        for g in groups
+        for a in g.get("LoadBalancerArns", [])
+        if a in found
+    }
 
 
 def _sg_rules(permissions: list[dict[str, Any]]) -> tuple[SgRule, ...]:

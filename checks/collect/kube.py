@@ -27,6 +27,8 @@ from checks.snapshot import Gap, InClusterProxy, KubeObject
 
 logger = logging.getLogger(__name__)
 
+ELBV2_GROUP = "elbv2.k8s.aws"
+
 
 def api_client(connection: Connection) -> k8s.ApiClient:
     """A client for the kubeconfig context the connection names (or the current one)."""
@@ -84,6 +86,8 @@ class KubeFacts:
     ingress_classes: list[KubeObject] = field(default_factory=list)
     events: list[KubeObject] = field(default_factory=list)
     proxies: list[InClusterProxy] = field(default_factory=list)
+    ingress_class_params: list[KubeObject] = field(default_factory=list)
+    target_group_bindings: list[KubeObject] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -115,6 +119,7 @@ class KubeCollector:
         self.networking = k8s.NetworkingV1Api(api)
         self.apps = k8s.AppsV1Api(api)
         self.discovery = k8s.DiscoveryV1Api(api)
+        self.custom = k8s.CustomObjectsApi(api)
 
     def _call(
         self,
@@ -175,6 +180,9 @@ class KubeCollector:
         try:
             data = self._call("list", resource, namespace, fn, *args, **kwargs)
         except ApiException as exc:
+            if exc.status == 404:
+                # The resource type is not served here (e.g. a CRD that is not installed).
+                return []
             err = translate(exc, "list", resource, namespace)
             facts.gaps.append(
                 Gap(
@@ -304,6 +312,17 @@ class KubeCollector:
                 namespace,
             )
             facts.workloads = [w for w in deployments + statefulsets if _owns_any(w, facts.pods)]
+        # The AWS Load Balancer Controller's version decides which annotations it reads.
+        system = self._optional_list(
+            facts,
+            "deployments",
+            "kube-system",
+            "Deployment",
+            "apps/v1",
+            self.apps.list_namespaced_deployment,
+            "kube-system",
+        )
+        facts.workloads += [d for d in system if _is_lb_controller(d)]
         facts.endpoint_slices = self._optional_list(
             facts,
             "endpointslices",
@@ -323,8 +342,38 @@ class KubeCollector:
                 "networking.k8s.io/v1",
                 self.networking.list_ingress_class,
             )
+        if any(
+            (kube.spec(c).get("parameters") or {}).get("kind") == "IngressClassParams"
+            for c in facts.ingress_classes
+        ):
+            facts.ingress_class_params = self._optional_list(
+                facts,
+                "ingressclassparams",
+                "",
+                "IngressClassParams",
+                f"{ELBV2_GROUP}/v1beta1",
+                self.custom.list_cluster_custom_object,
+                ELBV2_GROUP,
+                "v1beta1",
+                "ingressclassparams",
+            )
         if any(controller_of(i, facts.ingress_classes) != ALB_CONTROLLER for i in facts.ingresses):
             facts.proxies = self._find_proxies(facts)
+        bindings = self._optional_list(
+            facts,
+            "targetgroupbindings",
+            namespace,
+            "TargetGroupBinding",
+            f"{ELBV2_GROUP}/v1beta1",
+            self.custom.list_namespaced_custom_object,
+            ELBV2_GROUP,
+            "v1beta1",
+            namespace,
+            "targetgroupbindings",
+        )
+        facts.target_group_bindings = [
+            b for b in bindings if (kube.spec(b).get("serviceRef") or {}).get("name") == name
+        ]
         facts.events = self._optional_list(
             facts,
             "events",
@@ -383,6 +432,11 @@ def _group_members(asked: list[KubeObject], every: list[KubeObject]) -> list[Kub
     groups = {kube.annotations(i).get(key) for i in asked} - {None}
     seen = {kube.ref(i) for i in asked}
     return [i for i in every if kube.annotations(i).get(key) in groups and kube.ref(i) not in seen]
+
+
+def _is_lb_controller(workload: KubeObject) -> bool:
+    images = [str(c.get("image", "")) for c in kube.containers(kube.pod_template(workload))]
+    return any("aws-load-balancer-controller" in image for image in images)
 
 
 def _owns_any(workload: KubeObject, pods: list[KubeObject]) -> bool:

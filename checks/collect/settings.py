@@ -17,6 +17,8 @@ class Connection:
     aws_profile: str | None = None
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
+    # An IAM role to assume before any AWS call, e.g. one per cluster's account.
+    role_arn: str | None = None
     cluster: str = "default"
     # Namespace where short-lived node-reading pods are started.
     probe_namespace: str = "default"

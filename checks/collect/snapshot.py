@@ -10,7 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from checks import kube
-from checks.collect.aws import AwsCall, fetch_metrics, fetch_network, find_load_balancers
+from checks.collect.aws import (
+    AwsCall,
+    fetch_metrics,
+    fetch_network,
+    find_by_target_groups,
+    find_load_balancers,
+)
 from checks.collect.kube import KubeCollector, KubeFacts, api_client
 from checks.collect.settings import Connection
 from checks.collect.sysctls import read_all
@@ -83,15 +89,22 @@ def collect(
     api = api_client(connection)
     facts = KubeCollector(api).fetch(namespace, name)
     served = served_by(facts)
-    if not any(served.values()):
+    bindings = {
+        str(kube.spec(b).get("targetGroupARN", "")): kube.ref(b)
+        for b in facts.target_group_bindings
+        if kube.spec(b).get("targetGroupARN")
+    }
+    if not any(served.values()) and not bindings:
         raise _not_served_message(facts, namespace, name)
     call = AwsCall(connection)
     gaps: list[Gap] = list(facts.gaps)
     hostnames = {h for names in served.values() for h in names}
-    try:
-        lbs = find_load_balancers(call, hostnames, gaps)
-    except AccessError:
-        raise
+    lbs = find_load_balancers(call, hostnames, gaps)
+    # A TargetGroupBinding attaches the Service to a load balancer managed outside the cluster.
+    for tg_arn, lb in find_by_target_groups(call, bindings, gaps).items():
+        if all(known.arn != lb.arn for known in lbs):
+            lbs.append(lb)
+        served.setdefault(bindings[tg_arn], []).append(lb.dns_name)
     if not lbs:
         raise NotServedError(
             f"No load balancer in {call.region} has the DNS name "
@@ -171,6 +184,8 @@ def collect(
         ingress_classes=facts.ingress_classes,
         events=facts.events,
         proxies=facts.proxies,
+        ingress_class_params=facts.ingress_class_params,
+        target_group_bindings=facts.target_group_bindings,
         region=call.region,
         load_balancers=lbs,
         metrics=metrics,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from checks import kube
+from checks.annotations.reasons import explain_not_applied, idle_fixes
 from checks.annotations_idle import DEFAULT_IDLE_TIMEOUT_S, asked_idle_timeouts, served_objects
 from checks.kube import ref
 from checks.models import Finding, Severity, Status
@@ -51,12 +53,19 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                         f"{lb.name} has {effective} s: the annotation was not applied.",
                         resource,
                         (
-                            f"annotation {ask.key}: {ask.raw!r}",
+                            f"annotation {ask.key}: "
+                            f"{kube.annotations(ask.obj).get(ask.key, ask.raw)!r}",
                             f"{lb.type} load balancer attribute: {effective} s",
-                            "Look at the object's events for reconcile errors "
-                            f"(`kubectl describe {ref(ask.obj).split('/')[0]} -n "
-                            f"{snapshot.namespace} {ref(ask.obj).split('/')[-1]}`).",
+                            *(
+                                explain_not_applied(snapshot, ask.obj, ask.key)
+                                or [
+                                    "Look at the object's events for reconcile errors "
+                                    f"(`kubectl describe {ref(ask.obj).split('/')[0]} -n "
+                                    f"{kube.namespace(ask.obj)} {kube.name(ask.obj)}`)."
+                                ]
+                            ),
                         ),
+                        tuple(idle_fixes(snapshot, lb, ask.obj, ask.seconds, ask.key)),
                     )
                 )
             elif ask.seconds is not None:

@@ -19,6 +19,16 @@ CODE = "TARGETS_UNHEALTHY"
 _NOT_COUNTED = {"initial", "draining", "unused"}
 
 
+def _health_check_line(lb: LoadBalancer) -> list[str]:
+    return [
+        f"health check of {tg.name}: {tg.health_check.protocol} port {tg.health_check.port}"
+        + (f" path {tg.health_check.path}" if tg.health_check.path else "")
+        + (f", success codes {tg.health_check.matcher}" if tg.health_check.matcher else "")
+        for tg in lb.target_groups
+        if any(not t.healthy and t.state not in _NOT_COUNTED for t in tg.targets)
+    ]
+
+
 def _describe(target: TargetHealth, group: str) -> str:
     where = f"{target.id}:{target.port}" if target.port else target.id
     reason = target.reason or ""
@@ -37,6 +47,32 @@ def _targets(lb: LoadBalancer) -> list[tuple[str, TargetHealth]]:
     return [(tg.name, t) for tg in lb.target_groups for t in tg.targets]
 
 
+def _probe_fixes(snapshot: Snapshot, lb: LoadBalancer) -> list[Fix]:
+    """For HTTP health checks that fail, the same request from inside the cluster."""
+    fixes: list[Fix] = []
+    for tg in lb.target_groups:
+        hc = tg.health_check
+        if hc.protocol.upper() not in ("HTTP", "HTTPS"):
+            continue
+        bad = [t for t in tg.targets if not t.healthy and t.state not in _NOT_COUNTED]
+        if not bad or tg.target_type != "ip":
+            continue
+        target = bad[0]
+        port = target.port if hc.port == "traffic-port" else hc.port
+        url = f"{hc.protocol.lower()}://{target.id}:{port}{hc.path or '/'}"
+        fixes.append(
+            fix(
+                f"Ask {url} from inside the cluster, as the health check does "
+                f"(expects {hc.matcher or '200'})",
+                "shell",
+                "health_probe.sh.j2",
+                namespace=snapshot.namespace,
+                url=url,
+            )
+        )
+    return fixes
+
+
 def _fixes(snapshot: Snapshot, lb: LoadBalancer) -> tuple[Fix, ...]:
     if lb.type == "classic":
         return (
@@ -49,7 +85,7 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer) -> tuple[Fix, ...]:
                 region=snapshot.region,
             ),
         )
-    return tuple(
+    described = [
         fix(
             f"See target health of {tg.name}",
             "shell",
@@ -61,7 +97,8 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer) -> tuple[Fix, ...]:
         )
         for tg in lb.target_groups
         if any(not t.healthy and t.state not in _NOT_COUNTED for t in tg.targets)
-    )
+    ]
+    return tuple(_probe_fixes(snapshot, lb) + described)
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
@@ -104,7 +141,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 f"{len(unhealthy)} of {len(targets)} target(s) of {lb.name} are unhealthy"
                 + (": no healthy target is left." if every else "."),
                 resource,
-                tuple(_describe(t, g) for g, t in unhealthy),
+                (*(_describe(t, g) for g, t in unhealthy), *_health_check_line(lb)),
                 _fixes(snapshot, lb),
             )
         )
