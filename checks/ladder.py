@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from checks import kube
 from checks.models import Rung
@@ -126,6 +127,8 @@ class NginxLayer:
     configmap_ref: str  # "NS/NAME" of the ConfigMap looked for, "" when not known
     ingresses: list[KubeObject] = field(default_factory=list)
     note: str = ""
+    # The asked Service is the controller's own: its pods are this layer, not app servers.
+    is_asked: bool = False
 
     def value(self, setting: NginxSetting, ingress: KubeObject | None = None) -> NginxValue:
         """The value in effect: the Ingress annotation, else the ConfigMap key, else the
@@ -184,10 +187,10 @@ def _ref(obj: KubeObject) -> str:
     return f"{kube.namespace(obj)}/{kube.name(obj)}"
 
 
-def _args(containers: list[dict[str, object]]) -> dict[str, str]:
+def _args(containers: list[dict[str, Any]]) -> dict[str, str]:
     found: dict[str, str] = {}
     for container in containers:
-        words = list(container.get("args") or []) + list(container.get("command") or [])  # type: ignore[call-overload]
+        words = list(container.get("args") or []) + list(container.get("command") or [])
         for word in words:
             key, sep, value = str(word).partition("=")
             if sep and key.startswith("--"):
@@ -246,6 +249,7 @@ def nginx_layers(snapshot: Snapshot) -> list[NginxLayer]:
             configmap=configmap,
             configmap_ref=configmap_ref,
             note="per-Ingress annotations not read: the asked Service is the controller's own",
+            is_asked=True,
         )
     ]
 
@@ -273,9 +277,14 @@ def _served(lb: LoadBalancer) -> set[str]:
 
 def _keepalive_inversion(server_s: float, pooler: str, pooler_s: float) -> str:
     if server_s < pooler_s:
-        return f"inverted: closes idle connections before {pooler} stops reusing them ({pooler_s:g} s)"
+        return (
+            f"inverted: closes idle connections before {pooler} stops reusing them ({pooler_s:g} s)"
+        )
     if server_s == pooler_s:
-        return f"inverted: closes idle connections exactly when {pooler} stops reusing them ({pooler_s:g} s): the race remains"
+        return (
+            f"inverted: closes idle connections exactly when {pooler} stops reusing them "
+            f"({pooler_s:g} s): the race remains"
+        )
     return ""
 
 
@@ -327,26 +336,29 @@ class _ServerGroup:
     pods: list[str] = field(default_factory=list)
 
 
-def _server_groups(snapshot: Snapshot) -> list[_ServerGroup]:
+def _server_groups(snapshot: Snapshot, skip: list[KubeObject]) -> list[_ServerGroup]:
     groups: dict[tuple[object, ...], _ServerGroup] = {}
     for pod in snapshot.pods:
+        if pod in skip:
+            continue
         owner = owner_of(snapshot, pod)
         for container in serving_containers(pod, snapshot.service):
             found = detect(container, pod, snapshot.configmaps)
-            key = (found.server, found.container, found.idle_timeout_s, found.source, owner.ref)
+            # Bare pods have no shared owner; identical ones still make one rung.
+            shared = owner.ref if owner.kind != "pod" else "pod"
+            key = (found.server, found.container, found.idle_timeout_s, found.source, shared)
             where = owner.ref if owner.kind != "pod" else ""
             group = groups.setdefault(key, _ServerGroup(found, where))
             group.pods.append(_ref(pod))
     return list(groups.values())
 
 
-def _server_rungs(
-    snapshot: Snapshot, layers: list[NginxLayer]
-) -> list[Rung]:
+def _server_rungs(snapshot: Snapshot, layers: list[NginxLayer]) -> list[Rung]:
     # What sits directly in front of the app servers and pools connections to them.
     poolers: list[tuple[str, float]] = []
-    if layers:
-        for layer in layers:
+    proxies = [layer for layer in layers if not layer.is_asked]
+    if proxies:
+        for layer in proxies:
             if layer.upstream_pooling:
                 value = layer.value(UPSTREAM_KEEPALIVE_TIMEOUT)
                 if value.seconds is not None:
@@ -356,10 +368,16 @@ def _server_rungs(
             if pools_connections(lb):
                 poolers.append((f"the {lb_label(lb)}", float(lb_idle(lb)[0])))
     rungs: list[Rung] = []
-    for group in _server_groups(snapshot):
+    skip = _controller_pods(snapshot) if len(proxies) < len(layers) else []
+    for group in _server_groups(snapshot, skip):
         keepalive = group.keepalive
         count = len(group.pods)
-        pods = group.pods[0] if count == 1 else f"{count} pods of {group.where or group.pods[0]}"
+        if count == 1:
+            pods = group.pods[0]
+        elif group.where:
+            pods = f"{count} pods of {group.where}"
+        else:
+            pods = f"{group.pods[0]} and {count - 1} more"
         label = f"{keepalive.server} ({pods}, container {keepalive.container})"
         notes: list[str] = []
         seconds: float | None = keepalive.idle_timeout_s
@@ -376,12 +394,15 @@ def _server_rungs(
                     notes.append(inverted)
         if keepalive.note:
             notes.append(keepalive.note)
-        rungs.append(Rung(label, "keep-alive idle timeout", seconds, keepalive.source, "; ".join(notes)))
+        rungs.append(
+            Rung(label, "keep-alive idle timeout", seconds, keepalive.source, "; ".join(notes))
+        )
     return rungs
 
 
 def _tcp_rungs(snapshot: Snapshot, layers: list[NginxLayer]) -> list[Rung]:
     nlbs = [lb for lb in snapshot.load_balancers if lb.type == "network"]
+    proxied = any(not layer.is_asked for layer in layers)
     groups: dict[tuple[object, ...], list[str]] = {}
     sources: dict[tuple[object, ...], str] = {}
     for pod in snapshot.pods:
@@ -403,7 +424,7 @@ def _tcp_rungs(snapshot: Snapshot, layers: list[NginxLayer]) -> list[Rung]:
         label = f"TCP keepalive ({pods[0] if len(pods) == 1 else f'{len(pods)} pods'})"
         notes: list[str] = []
         if seconds is not None:
-            if layers:
+            if proxied:
                 notes.append(
                     "evidence only: the load balancer's connections end at ingress-nginx, not "
                     "at these pods"
@@ -430,7 +451,7 @@ def _mark_first(rungs: list[Rung]) -> list[Rung]:
         i
         for i, r in enumerate(rungs)
         if r.seconds is not None
-        and (r.setting in ("idle timeout", "TCP idle timeout") or r.setting == _WHAT[PROXY_READ_TIMEOUT.key])
+        and r.setting in ("idle timeout", "TCP idle timeout", _WHAT[PROXY_READ_TIMEOUT.key])
     ]
     if not request:
         return rungs

@@ -65,6 +65,12 @@ CONNECTION_ERROR_METRIC: dict[LbType, str] = {
     "classic": "BackendConnectionErrors",
     "application": "TargetConnectionErrorCount",
 }
+# 5XX the targets answered themselves.
+TARGET_5XX_METRIC: dict[LbType, str] = {
+    "classic": "HTTPCode_Backend_5XX",
+    "application": "HTTPCode_Target_5XX_Count",
+    "network": "",
+}
 NLB_RESET_METRICS = ("TCP_ELB_Reset_Count", "TCP_Target_Reset_Count", "TCP_Client_Reset_Count")
 
 

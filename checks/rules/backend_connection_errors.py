@@ -10,13 +10,50 @@ import logging
 
 from checks import series
 from checks.fixes import fix
-from checks.metrics_catalog import CONNECTION_ERROR_METRIC, ELB_5XX_METRICS
+from checks.links import metric_url
+from checks.metrics_catalog import (
+    CONNECTION_ERROR_METRIC,
+    ELB_5XX_METRICS,
+    LATENCY_METRIC,
+    TARGET_5XX_METRIC,
+)
 from checks.models import Finding, Severity, Status
 from checks.registry import Check
-from checks.snapshot import Snapshot
+from checks.snapshot import LoadBalancer, Snapshot
+from checks.thresholds import TARGET_CONNECT_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 CODE = "BACKEND_CONNECTION_ERRORS"
+
+
+def _kind_of_failure(snapshot: Snapshot, lb: LoadBalancer, minutes: set[float]) -> list[str]:
+    """Tell a target that cannot be reached (connects time out) from one that closes or
+    refuses connections (fast failures), and both from errors the app itself returned."""
+    lines: list[str] = []
+    latency_name = LATENCY_METRIC.get(lb.type)
+    latency = series.by_minute(series.get(snapshot, lb, latency_name)) if latency_name else {}
+    in_error = [latency[m] for m in minutes if m in latency]
+    if in_error:
+        slowest = max(in_error)
+        if slowest >= TARGET_CONNECT_TIMEOUT_S:
+            lines.append(
+                f"{latency_name} reached {series.fmt_seconds(slowest)} in those minutes: "
+                f"connections time out after {TARGET_CONNECT_TIMEOUT_S:g} s, so the targets "
+                "cannot be reached (security groups, network ACLs, or nothing listening)"
+            )
+        else:
+            lines.append(
+                f"{latency_name} stayed at {series.fmt_seconds(slowest)} or less in those "
+                "minutes: fast failures, so the targets refused or closed the connections "
+                "(a keep-alive closed first, or the process restarting)"
+            )
+    target_5xx = series.get(snapshot, lb, TARGET_5XX_METRIC[lb.type])
+    if target_5xx is not None and target_5xx.total > 0:
+        lines.append(
+            f"{TARGET_5XX_METRIC[lb.type]}: {int(target_5xx.total)}: these 5XX the targets "
+            "answered themselves (application errors), apart from the load balancer's"
+        )
+    return lines
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
@@ -73,6 +110,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
             f"{metric}: {total} in {len(bad)} of the last {len(per_minute)} minutes "
             f"(peak {int(max(bad.values()))} in a minute)",
             f"minutes that also show ELB 5XX: {together} of {len(bad)}",
+            *_kind_of_failure(snapshot, lb, set(bad)),
+            f"CloudWatch graph: {metric_url(lb, snapshot.region, metric, 'Sum')}",
         ]
         findings.append(
             Finding(

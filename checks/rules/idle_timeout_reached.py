@@ -19,6 +19,7 @@ from checks.annotations_idle import (
     served_objects,
 )
 from checks.fixes import fix
+from checks.links import metric_url
 from checks.metrics_catalog import ELB_5XX_METRICS, LATENCY_METRIC
 from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
@@ -147,6 +148,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                         f"(idle timeout {idle} s, {lb.type} attribute)",
                         f"minutes at the timeout with {error_label}: {len(cut)} of {minutes}",
                         f"{error_label} in those minutes: {errors_in_cut}",
+                        f"CloudWatch graph: "
+                        f"{metric_url(lb, snapshot.region, latency_name, 'Maximum')}",
                         "Raise the idle timeout above your slowest legitimate request, or make "
                         "that request answer sooner (stream, poll, or run it in the background).",
                     ),

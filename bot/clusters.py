@@ -1,0 +1,55 @@
+"""One checker per configured cluster, chosen by the target's cluster name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from bot.service import Checker, CheckOutcome, Progress
+from checks.errors import InputError
+from checks.models import Target
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownClusterError(InputError):
+    pass
+
+
+class ClusterRouter:
+    """A :class:`~bot.service.Checker` that hands each target to its cluster's checker.
+
+    A target without a cluster (``"default"``) goes to ``default``, when there is one.
+    """
+
+    def __init__(self, checkers: Mapping[str, Checker], default: str | None = None) -> None:
+        if not checkers:
+            raise ValueError("at least one cluster is needed")
+        if default is not None and default not in checkers:
+            raise ValueError(f"default cluster {default!r} has no checker")
+        self._checkers = dict(checkers)
+        self.default = default if default is not None else (
+            next(iter(checkers)) if len(checkers) == 1 else None
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._checkers)
+
+    def check(
+        self, target: Target, *, fresh: bool = False, progress: Progress | None = None
+    ) -> CheckOutcome:
+        name = target.cluster if target.cluster != "default" else self.default
+        checker = self._checkers.get(name) if name is not None else None
+        if checker is None:
+            known = ", ".join(self._checkers)
+            if name is None:
+                raise UnknownClusterError(
+                    f"Say which cluster to check {target.ask} in.", f"Known clusters: {known}."
+                )
+            raise UnknownClusterError(
+                f"There is no cluster named {name}.", f"Known clusters: {known}."
+            )
+        assert name is not None
+        return checker.check(replace(target, cluster=name), fresh=fresh, progress=progress)
