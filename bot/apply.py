@@ -174,9 +174,7 @@ class Cluster:
                 ) from exc
             raise ApplyError(f"{message} (HTTP {exc.status}).", status=exc.status) from exc
         except (HTTPError, OSError) as exc:
-            raise ApplyError(
-                f"Cannot reach the Kubernetes API to {verb} {what}: {exc}."
-            ) from exc
+            raise ApplyError(f"Cannot reach the Kubernetes API to {verb} {what}: {exc}.") from exc
         logger.info(
             "kubernetes %s %s%s -> ok in %.3f s",
             verb,
@@ -193,9 +191,7 @@ class Cluster:
         data: dict[str, Any] = self._call("read", found, namespace, name)
         return data
 
-    def patch(
-        self, patch: KubePatch, *, dry_run: bool, body: Any = None
-    ) -> dict[str, Any]:
+    def patch(self, patch: KubePatch, *, dry_run: bool) -> dict[str, Any]:
         found = _kind(patch.kind)
         if found is None:
             raise ApplyError(f"eks504 does not patch {patch.kind} objects.")
@@ -210,7 +206,7 @@ class Cluster:
             found,
             patch.namespace,
             patch.name,
-            body=patch.patch if body is None else body,
+            body=patch.patch,
             **kwargs,
         )
         return data
@@ -221,7 +217,7 @@ class Cluster:
             started = time.monotonic()
             try:
                 with api_client(self.connection) as api:
-                    response = k8s.VersionApi(api).get_code(_preload_content=False)
+                    response: Any = k8s.VersionApi(api).get_code(_preload_content=False)
                     self._version = _parse_version(json.loads(response.data))
             except (ApiException, HTTPError, OSError, ValueError) as exc:
                 logger.info("kubernetes GET /version failed: %s", exc)
@@ -290,7 +286,7 @@ def _sysctl_names(patch: KubePatch) -> list[str]:
     names = []
     for key, value in _patch_values(patch):
         items = value if isinstance(value, list) else [value]
-        if key in ("sysctls", "sysctls[]"):
+        if key == "sysctls":
             names += [str(i.get("name")) for i in items if isinstance(i, dict) and i.get("name")]
     return names
 
@@ -482,10 +478,7 @@ class Plan:
 
 
 def _git_snippet(plan: Plan, cluster: Cluster, current: Mapping[str, Any]) -> str:
-    header = (
-        f"# {plan.object_ref}: merge into its manifest in Git\n"
-        "# (null deletes a field)\n"
-    )
+    header = f"# {plan.object_ref}: merge into its manifest in Git\n# (null deletes a field)\n"
     try:
         after = cluster.patch(plan.patch, dry_run=True)
     except ApplyError as err:
@@ -625,7 +618,7 @@ def undo(entry: AuditEntry, cluster: Cluster, *, user: str, audit: AuditLog) -> 
     """Restore the values ``entry`` replaced; recorded as an ``undo`` entry."""
     if not entry.undoable:
         raise ValueError(f"audit entry {entry.id} changed nothing that can be undone")
-    result = apply(
+    return apply(
         plan(undo_fix(entry), cluster),
         cluster,
         user=user,
@@ -633,7 +626,6 @@ def undo(entry: AuditEntry, cluster: Cluster, *, user: str, audit: AuditLog) -> 
         action="undo",
         undoes=entry.id,
     )
-    return result
 
 
 # ---------------------------------------------------------------------------
@@ -800,15 +792,10 @@ class ApplyService:
         pending = Pending(fix=fix, cluster=cluster.name, ask=target.ask, code=finding.code)
         return Offer(planned.object_ref, pending_id=self.pending.put(pending))
 
-    def offer_undo(self, entry: AuditEntry) -> str:
-        """A pending id for undoing ``entry``, to confirm like any other fix."""
-        pending = Pending(
-            fix=undo_fix(entry),
-            cluster=entry.cluster,
-            ask=f"{entry.namespace}/{entry.name}",
-            undoes=entry.id,
-        )
-        return self.pending.put(pending)
+    def offer_undo(self, entry: AuditEntry) -> tuple[str, Pending]:
+        """An offer to undo ``entry``, to confirm like any other fix, and its id."""
+        pending = Pending(fix=undo_fix(entry), cluster=entry.cluster, ask="", undoes=entry.id)
+        return self.pending.put(pending), pending
 
     def allows(self, user: str, members: GroupMembers) -> bool:
         return self.policy.allows(user, members)
@@ -822,29 +809,33 @@ class ApplyService:
         cluster = self.clusters(pending.cluster)
         return None if cluster is None else plan(pending.fix, cluster)
 
+    def record_refusal(self, pending: Pending, user: str, why: str) -> AuditEntry:
+        patch = pending.fix.apply
+        assert patch is not None
+        return self.audit.record(
+            AuditEntry(
+                action="undo" if pending.undoes else "apply",
+                user=user,
+                cluster=pending.cluster,
+                kind=canonical_kind(patch.kind),
+                namespace=patch.namespace,
+                name=patch.name,
+                title=pending.fix.title,
+                patch_type=patch.patch_type,
+                patch=patch.patch,
+                result=REFUSED,
+                detail=why,
+                undoes=pending.undoes,
+            )
+        )
+
     def run(self, pending: Pending, user: str) -> AuditEntry:
         """Apply (or undo) a confirmed offer; every outcome is audited."""
         cluster = self.clusters(pending.cluster)
-        assert pending.fix.apply is not None
         if cluster is None:
-            patch = pending.fix.apply
-            return self.audit.record(
-                AuditEntry(
-                    action="undo" if pending.undoes else "apply",
-                    user=user,
-                    cluster=pending.cluster,
-                    kind=patch.kind,
-                    namespace=patch.namespace,
-                    name=patch.name,
-                    title=pending.fix.title,
-                    patch_type=patch.patch_type,
-                    patch=patch.patch,
-                    result=REFUSED,
-                    detail=f"No Kubernetes connection for cluster {pending.cluster}.",
-                    undoes=pending.undoes,
-                )
-            )
-        entry = apply(
+            why = f"No Kubernetes connection for cluster {pending.cluster}."
+            return self.record_refusal(pending, user, why)
+        return apply(
             plan(pending.fix, cluster),
             cluster,
             user=user,
@@ -852,6 +843,3 @@ class ApplyService:
             action="undo" if pending.undoes else "apply",
             undoes=pending.undoes,
         )
-        if pending.undoes and entry.result == DRY_RUN_FAILED:
-            entry = replace(entry, detail=entry.detail + UNDO_CONFLICT)
-        return entry

@@ -19,8 +19,8 @@ USERS_ENV = "EKS504_APPLY_USERS"
 GROUPS_ENV = "EKS504_APPLY_GROUPS"
 
 # Slack user ids start with U (or W on Enterprise Grid); user group ids with S.
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_GROUP_ID = re.compile(r"S[A-Z0-9]+")
 
 # Looks up the members of a user group; raises LookupError when Slack cannot tell.
 GroupMembers = Callable[[str], Iterable[str]]

@@ -174,7 +174,7 @@ class RedisAuditLog:
 
     def record(self, entry: AuditEntry) -> AuditEntry:
         entry = _stamped(entry)
-        fields = {
+        fields: dict[Any, Any] = {
             "who": entry.user,
             "what": f"{entry.action} {entry.object_ref}: {entry.title}",
             "when": f"{entry.at:.3f}",
@@ -225,7 +225,7 @@ class RedisAuditLog:
         except redis.RedisError as err:
             logger.warning("could not read the audit stream from Redis: %s", err)
             found = []
-        decoded = [e for e in (_decode(item) for item in found) if e is not None]
+        decoded = [e for e in (_decode(item) for item in found or []) if e is not None]
         return sorted([*decoded, *self.fallback.entries()], key=lambda e: e.at)
 
 

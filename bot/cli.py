@@ -134,11 +134,28 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the Slack app: one checker per cluster of ``EKS504_CONFIG``, else one for the
+    cluster (or scenario) the options name."""
+    from bot.clusters import ClusterRouter, checkers_from_config
+    from bot.config import config_from_env
     from bot.slack_app import serve
 
+    config = config_from_env()
     cache = cache_from_env()
+    if config is not None and config.clusters:
+        if args.scenario or args.context or args.cluster:
+            raise InputError(
+                "The configuration names the clusters; --scenario, --context and --cluster "
+                "cannot be used with it.",
+                "Drop those options, or unset EKS504_CONFIG.",
+            )
+        ttl = int(os.environ.get("EKS504_CACHE_TTL", "300"))
+        router = checkers_from_config(config, cache, ttl_s=ttl, window_s=args.window)
+        serve(router, http_port=args.http, host=args.host, config=config)
+        return EXIT_OK
     with checker_for(args, cache) as (checker, _):
-        serve(checker, http_port=args.http)
+        router = ClusterRouter({checker.connection.cluster: checker})
+        serve(router, http_port=args.http, host=args.host, config=config)
     return EXIT_OK
 
 
@@ -189,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3000,
         metavar="PORT",
-        help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000)",
+        help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--host", default="0.0.0.0", help="HTTP mode address to listen on (default 0.0.0.0)"
     )
     where(serve)
     serve.set_defaults(func=cmd_serve)

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from bot.service import Checker, CheckOutcome, Progress
+from bot.cache import ResultCache
+from bot.config import BotConfig
+from bot.service import Checker, CheckOutcome, LiveChecker, Progress
 from checks.errors import InputError
 from checks.models import Target
 
@@ -29,8 +31,10 @@ class ClusterRouter:
         if default is not None and default not in checkers:
             raise ValueError(f"default cluster {default!r} has no checker")
         self._checkers = dict(checkers)
-        self.default = default if default is not None else (
-            next(iter(checkers)) if len(checkers) == 1 else None
+        self.default = (
+            default
+            if default is not None
+            else (next(iter(checkers)) if len(checkers) == 1 else None)
         )
 
     @property
@@ -53,3 +57,22 @@ class ClusterRouter:
             )
         assert name is not None
         return checker.check(replace(target, cluster=name), fresh=fresh, progress=progress)
+
+
+def checkers_from_config(
+    config: BotConfig, cache: ResultCache, *, ttl_s: int = 300, window_s: int = 3600
+) -> ClusterRouter:
+    """One :class:`~bot.service.LiveChecker` per configured cluster, sharing ``cache``."""
+    checkers: dict[str, Checker] = {
+        name: LiveChecker(cluster.connection(), cache, ttl_s=ttl_s, window_s=window_s)
+        for name, cluster in config.clusters.items()
+    }
+    for name, cluster in config.clusters.items():
+        logger.info(
+            "cluster %s: context %s, region %s%s",
+            name,
+            cluster.context or "(current)",
+            cluster.region or "(default)",
+            f", role {cluster.role_arn}" if cluster.role_arn else "",
+        )
+    return ClusterRouter(checkers, config.default_cluster)

@@ -178,3 +178,29 @@ def parse(text: str) -> Command:
     return Command(
         kind="check", target=Target(namespace=namespace, service=service, cluster=cluster)
     )
+
+
+_NAMED_SERVICE = re.compile(r"[a-z0-9-]{1,63}/[a-z0-9-]{1,63}")
+# Characters that wrap a name in prose or mrkdwn: "(shop/web)", "`shop/web`,", "*shop/web*".
+_WRAPPING = "\"'`*_~()[]{}<>.,;:!?"
+
+
+def find_targets(text: str) -> list[Target]:
+    """The Services a message names as ``NAMESPACE/SERVICE``, in order, each once.
+
+    A message that is itself a check command (``check web -n shop --cluster prod``) names
+    exactly its target. Words that are not valid Kubernetes names, such as URL paths, are
+    skipped.
+    """
+    command = parse(text)
+    if command.kind == "check" and command.target is not None:
+        return [command.target]
+    found: dict[str, Target] = {}
+    for word in _unslack(text).split():
+        candidate = word.strip(_WRAPPING)
+        if not _NAMED_SERVICE.fullmatch(candidate):
+            continue
+        namespace, _, service = candidate.partition("/")
+        if validate_target(namespace, service) is None:
+            found.setdefault(candidate, Target(namespace=namespace, service=service))
+    return list(found.values())

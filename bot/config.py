@@ -179,7 +179,9 @@ def _cluster(name: str, raw: Any) -> ClusterConfig:
     where = f"clusters.{name}"
     problem = invalid_cluster(name)
     if problem:
-        raise _fail(where, "a cluster name uses letters, digits, '-' or '_' and starts with a letter")
+        raise _fail(
+            where, "a cluster name uses letters, digits, '-' or '_' and starts with a letter"
+        )
     data = _mapping(raw, where)
     _unknown_keys(data, _CLUSTER_KEYS, where)
     values = {key: _optional_str(data.get(key), f"{where}.{key}") for key in _CLUSTER_KEYS}
@@ -231,11 +233,15 @@ def parse_config(data: Any) -> BotConfig:
     _unknown_keys(limits, frozenset({"per_user", "per_channel", "window_s"}), "rate_limits")
     defaults = RateLimits()
     rate_limits = RateLimits(
-        per_user=_count(limits.get("per_user"), "rate_limits.per_user", defaults.per_user, minimum=0),
+        per_user=_count(
+            limits.get("per_user"), "rate_limits.per_user", defaults.per_user, minimum=0
+        ),
         per_channel=_count(
             limits.get("per_channel"), "rate_limits.per_channel", defaults.per_channel, minimum=0
         ),
-        window_s=_count(limits.get("window_s"), "rate_limits.window_s", defaults.window_s, minimum=1),
+        window_s=_count(
+            limits.get("window_s"), "rate_limits.window_s", defaults.window_s, minimum=1
+        ),
     )
     return BotConfig(
         clusters=clusters,

@@ -111,7 +111,7 @@ class ProgressMessage:
     def _update(self, message: dict[str, Any]) -> bool:
         started = time.monotonic()
         try:
-            self._client.chat_update(channel=self._channel, ts=self.ts, **message)
+            self._client.chat_update(channel=self._channel, ts=str(self.ts), **message)
         except SlackApiError as err:
             logger.info(
                 "chat.update %s in %s: %s", self.ts, self._channel, err.response.get("error")

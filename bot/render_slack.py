@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.commands import escape_mrkdwn, mrkdwn_code
+from bot.render_text import ladder_table
+from bot.service import STEPS
 from checks.errors import Eks504Error
-from checks.models import Finding, LoadBalancerSummary, Report, Status, Target
+from checks.models import Finding, Fix, LoadBalancerSummary, Report, Rung, Status, Target
+
+if TYPE_CHECKING:
+    from bot.apply import Offer
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,8 @@ MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK_TEXT = 40000
 
 RERUN_ACTION_ID = "eks504_rerun"
+APPLY_ACTION_ID = "eks504_apply"
+UNDO_ACTION_ID = "eks504_undo"
 
 _EMOJI = {
     Status.FAIL: ":red_circle:",
@@ -51,12 +58,24 @@ Block = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class FileUpload:
+    """A file for the thread: what does not fit in Block Kit, or a chart."""
+
+    filename: str
+    title: str
+    content: bytes
+    alt_txt: str = ""
+
+
+@dataclass(frozen=True)
 class SlackMessages:
-    """``parent`` goes to the channel; ``replies`` go, in order, to its thread."""
+    """``parent`` goes to the channel; ``replies`` go, in order, to its thread, then
+    ``files``."""
 
     parent: dict[str, Any]
     replies: list[dict[str, Any]]
     target: Target = field(default_factory=lambda: Target(namespace="", service=""))
+    files: list[FileUpload] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -267,22 +286,118 @@ def _parent(report: Report, *, cache_hit: bool, age_s: float, intro: str) -> dic
     return _message(f"{emoji} {ask}: {verdict}", _fit(head, body, tail, target))
 
 
-def _finding_reply(finding: Finding, target: Target) -> dict[str, Any]:
+# Evidence lines kept in a reply whose whole evidence goes into a file.
+EVIDENCE_PREVIEW_LINES = 5
+EVIDENCE_PREVIEW_CHARS = 300
+
+
+# What a finding reply offers for a fix that is one Kubernetes patch: an Apply button, or
+# why there is none. The Slack app installs it; without it, fixes stay copy-paste.
+FixOffers = Callable[[Target, Finding, Fix], "Offer | None"]
+_fix_offers: FixOffers | None = None
+
+
+def set_fix_offers(offers: FixOffers | None) -> None:
+    global _fix_offers
+    _fix_offers = offers
+
+
+def _offer_blocks(target: Target, finding: Finding, fix: Fix) -> list[tuple[Block, int]]:
+    offers = _fix_offers
+    if fix.apply is None or offers is None:
+        return []
+    try:
+        offer = offers(target, finding, fix)
+    except Exception:
+        # The copy-paste fix above still stands; an Apply button is a convenience.
+        logger.exception("could not prepare an Apply button for %s", finding.code)
+        return []
+    if offer is None:
+        return []
+    if offer.pending_id:
+        button = _button("Apply", APPLY_ACTION_ID, offer.pending_id)
+        button["style"] = "primary"
+        where = escape_mrkdwn(offer.object_ref)
+        return [
+            ({"type": "actions", "elements": [button]}, 1),
+            (_context(f"Patches `{where}` after a server-side dry run; you see it first."), 1),
+        ]
+    blocks = [(_context(f":information_source: {escape_mrkdwn(offer.note)}"), 1)]
+    if offer.git_snippet:
+        blocks += _code_sections(offer.git_snippet)
+    return blocks
+
+
+def code_blocks(raw: str) -> list[Block]:
+    """``raw`` in code sections that each fit a section, escaped."""
+    return [block for block, _ in _code_sections(raw)]
+
+
+def _fixes_body(finding: Finding, target: Target) -> list[tuple[Block, int]]:
+    body: list[tuple[Block, int]] = []
+    for fix in finding.fixes:
+        language = f" ({escape_mrkdwn(fix.language)})" if fix.language else ""
+        body.append((_section(f"*Fix: {escape_mrkdwn(fix.title)}*{language}"), 1))
+        body += _code_sections(fix.text)
+        body += _offer_blocks(target, finding, fix)
+    return body
+
+
+def evidence_filename(finding: Finding) -> str:
+    return f"{finding.code.lower()}-evidence.txt"
+
+
+def finding_as_text(finding: Finding) -> str:
+    """The whole finding as plain text, for a file: nothing cut."""
+    lines = [f"{finding.code} ({finding.status.value}, {finding.severity.value})"]
+    if finding.resource:
+        lines.append(f"Resource: {finding.resource}")
+    lines += ["", finding.summary, "", "Evidence:"]
+    lines += [f"- {item}" for item in finding.evidence]
+    for fix in finding.fixes:
+        lines += ["", f"Fix: {fix.title} ({fix.language})", fix.text.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def _finding_reply(finding: Finding, target: Target) -> tuple[dict[str, Any], FileUpload | None]:
+    """The reply for one finding, and the file that carries its whole evidence when the
+    evidence would not fit in one message."""
     emoji = _EMOJI[finding.status]
     summary = escape_mrkdwn(finding.summary)
     about = f"*{finding.status.value}* · {finding.severity.value}"
     if finding.resource:
         about += f" · {escape_mrkdwn(finding.resource)}"
-    body: list[tuple[Block, int]] = [(_section(f"{about}\n{summary}"), 1)]
-    if finding.evidence:
-        body += _bullet_sections("*Evidence*", finding.evidence)
-    for fix in finding.fixes:
-        language = f" ({escape_mrkdwn(fix.language)})" if fix.language else ""
-        body.append((_section(f"*Fix: {escape_mrkdwn(fix.title)}*{language}"), 1))
-        body += _code_sections(fix.text)
     head = [_header(f"{emoji} {finding.code}")]
     text = f"{emoji} {escape_mrkdwn(finding.code)} ({finding.status.value}): {summary}"
-    return _message(text, _fit(head, body, [], target))
+    first: list[tuple[Block, int]] = [(_section(f"{about}\n{summary}"), 1)]
+    evidence = _bullet_sections("*Evidence*", finding.evidence) if finding.evidence else []
+    fixes = _fixes_body(finding, target)
+    if len(head) + len(first) + len(evidence) + len(fixes) <= MAX_BLOCKS:
+        return _message(text, [*head, *(block for block, _ in [*first, *evidence, *fixes])]), None
+
+    upload = FileUpload(
+        filename=evidence_filename(finding),
+        title=f"{finding.code}: full evidence",
+        content=finding_as_text(finding).encode("utf-8"),
+    )
+    if len(head) + len(first) + len(evidence) + 1 > MAX_BLOCKS:
+        # Raw text, escaped later by _bullet_sections: cut it plainly.
+        preview = [
+            item
+            if len(item) <= EVIDENCE_PREVIEW_CHARS
+            else item[: EVIDENCE_PREVIEW_CHARS - 1] + "…"
+            for item in finding.evidence[:EVIDENCE_PREVIEW_LINES]
+        ]
+        evidence = _bullet_sections("*Evidence (first lines)*", preview)
+    size_kb = max(1, round(len(upload.content) / 1024))
+    counted = f"{len(finding.evidence)} evidence lines, {len(finding.fixes)} fixes, {size_kb} KB"
+    note = _context(
+        f":page_facing_up: This finding is too long for one message; all of it ({counted}) "
+        f"is in the file `{escape_mrkdwn(upload.filename)}` below."
+    )
+    body = [*first, *evidence, (note, 0), *fixes]
+    logger.debug("evidence of %s for %s goes into a file", finding.code, target.ask)
+    return _message(text, _fit(head, body, [], target)), upload
 
 
 def _closing_reply(report: Report) -> dict[str, Any]:
@@ -307,10 +422,23 @@ def _closing_reply(report: Report) -> dict[str, Any]:
     else:
         body.append((_section("Every check could look at what it needed."), 1))
 
+    if report.ladder:
+        body += _ladder_sections(report.ladder)
+
     text = "Passed: " + (", ".join(passed) or "none")
     if unknown:
         text += ". Could not check: " + ", ".join(dict.fromkeys(f.code for f in unknown))
     return _message(escape_mrkdwn(text), _fit([], body, [], target))
+
+
+# Narrower than the terminal's: Slack wraps a code block at the width of the thread pane.
+LADDER_LAYER_WIDTH = 32
+
+
+def _ladder_sections(ladder: list[Rung]) -> list[tuple[Block, int]]:
+    """The timeout ladder as a monospace table, under a title."""
+    title = (_section("*Timeout ladder*, outermost first"), 1)
+    return [title, *_code_sections("\n".join(ladder_table(ladder, LADDER_LAYER_WIDTH)))]
 
 
 def render(report: Report, *, cache_hit: bool, age_s: float, intro: str = "") -> SlackMessages:
@@ -320,9 +448,33 @@ def render(report: Report, *, cache_hit: bool, age_s: float, intro: str = "") ->
     ephemeral.
     """
     parent = _parent(report, cache_hit=cache_hit, age_s=age_s, intro=intro)
-    replies = [_finding_reply(f, report.target) for f in report.problems]
+    replies: list[dict[str, Any]] = []
+    files: list[FileUpload] = []
+    for finding in report.problems:
+        reply, upload = _finding_reply(finding, report.target)
+        replies.append(reply)
+        if upload is not None:
+            files.append(upload)
     replies.append(_closing_reply(report))
-    return SlackMessages(parent=parent, replies=replies, target=report.target)
+    return SlackMessages(parent=parent, replies=replies, target=report.target, files=files)
+
+
+# Progress marks for a check's steps, in the order the check runs them.
+_STEP_MARKS = {"running": ":hourglass_flowing_sand:", "done": ":white_check_mark:"}
+_WAITING_MARK = ":white_small_square:"
+
+
+def render_progress(target: Target, steps: dict[str, str]) -> dict[str, Any]:
+    """The parent message while a check runs: each step waiting, running or done."""
+    ask = escape_mrkdwn(target.ask)
+    order = [*STEPS, *(step for step in steps if step not in STEPS)]
+    marks = [
+        f"{_STEP_MARKS.get(steps.get(step, ''), _WAITING_MARK)} {escape_mrkdwn(step)}"
+        for step in order
+    ]
+    done = sum(1 for step in order if steps.get(step) == "done")
+    text = f":hourglass_flowing_sand: Checking {ask}{_where(target)}… ({done}/{len(order)} steps)"
+    return _message(text, [_section(text), _context("   ".join(marks))])
 
 
 # ---------------------------------------------------------------------------

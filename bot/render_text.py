@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from checks.models import Finding, Report, Status
+from checks.models import Finding, Report, Rung, Status
 
 _MARK = {Status.FAIL: "FAIL", Status.WARN: "WARN", Status.PASS: "PASS", Status.UNKNOWN: "????"}
 _COLOUR = {Status.FAIL: "31", Status.WARN: "33", Status.PASS: "32", Status.UNKNOWN: "36"}
@@ -31,6 +31,42 @@ def _finding(f: Finding, colour: bool) -> list[str]:
     return lines
 
 
+# The layer column is cut here so that the table stays readable in a terminal.
+LADDER_LAYER_WIDTH = 44
+
+
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:g} s"
+
+
+def ladder_table(ladder: list[Rung], layer_width: int = LADDER_LAYER_WIDTH) -> list[str]:
+    """The timeout ladder as plain-text rows: layer, setting, value, source; each note on
+    the line under its row."""
+    if not ladder:
+        return []
+    layers = [
+        r.layer if len(r.layer) <= layer_width else r.layer[: layer_width - 1] + "…" for r in ladder
+    ]
+    widths = (
+        max(len("layer"), *(len(x) for x in layers)),
+        max(len("setting"), *(len(r.setting) for r in ladder)),
+        max(len("value"), *(len(_seconds(r.seconds)) for r in ladder)),
+    )
+    rows = [("layer", "setting", "value", "source")]
+    rows += [
+        (x, r.setting, _seconds(r.seconds), r.source) for x, r in zip(layers, ladder, strict=True)
+    ]
+    lines: list[str] = []
+    for index, (layer, setting, value, source) in enumerate(rows):
+        lines.append(
+            f"{layer:<{widths[0]}}  {setting:<{widths[1]}}  {value:>{widths[2]}}  {source}".rstrip()
+        )
+        note = ladder[index - 1].note if index else ""
+        if note:
+            lines.append(f"{'':<{widths[0]}}  ^ {note}")
+    return lines
+
+
 def render(
     report: Report, *, cache_hit: bool = False, age_s: float = 0.0, stream: TextIO | None = None
 ) -> str:
@@ -45,6 +81,9 @@ def render(
         lines.append(f"    {lb.dns_name} serves {lb.serves}")
     if report.path:
         lines.append("  path: " + " -> ".join(report.path))
+    if report.ladder:
+        lines.append("  timeout ladder, outermost first:")
+        lines += [f"    {row}" for row in ladder_table(report.ladder)]
     problems = report.problems
     if problems:
         lines.append("")

@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.clusters import ClusterRouter
+from bot.config import BotConfig
+from bot.guard import shared_from_env
 from bot.listeners import register
+from bot.listeners.options import Options
+from bot.policy import Policy
 from bot.service import Checker
 from checks.errors import Eks504Error
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 3000
+DEFAULT_HTTP_HOST = "0.0.0.0"
 EVENTS_PATH = "/slack/events"
 
 
@@ -39,9 +49,12 @@ def create_app(
     signing_secret: str,
     api_url: str | None = None,
     process_before_response: bool = False,
+    options: Options | None = None,
 ) -> App:
     """A Bolt app whose listeners answer with ``checker``'s results.
 
+    ``options`` carries the policy (clusters, channel rules, rate limits), the shared
+    event ledger and how answers are shown; the default keeps everything in process.
     The token is checked once with ``auth.test`` when the app is built, so a wrong token
     or an unreachable API fails here rather than on the first command.
     """
@@ -52,7 +65,7 @@ def create_app(
         signing_secret=signing_secret,
         process_before_response=process_before_response,
     )
-    register(app, checker)
+    register(app, checker, options)
     logger.info("Slack app ready (Web API at %s)", base_url)
     return app
 
@@ -64,7 +77,23 @@ def _setting(name: str, hint: str) -> str:
     return value
 
 
-def serve(checker: Checker, *, http_port: int | None = None) -> None:
+def options_for(
+    checker: Checker, config: BotConfig | None, env: Mapping[str, str] = os.environ
+) -> Options:
+    """The listeners' options for a served app: Redis-shared state when ``REDIS_URL`` is
+    set, the configuration's rules, and the clusters the checker can reach."""
+    shared = shared_from_env(env)
+    clusters = checker.names if isinstance(checker, ClusterRouter) else None
+    return Options(policy=Policy(config, shared.limiter, clusters=clusters), ledger=shared.ledger)
+
+
+def serve(
+    checker: Checker,
+    *,
+    http_port: int | None = None,
+    host: str = DEFAULT_HTTP_HOST,
+    config: BotConfig | None = None,
+) -> None:
     """Run the app until interrupted: Socket Mode if ``SLACK_APP_TOKEN`` is set, else HTTP."""
     token = _setting("SLACK_BOT_TOKEN", "Set it to the bot token (xoxb-...) of the Slack app.")
     app_token = os.environ.get("SLACK_APP_TOKEN", "")
@@ -73,7 +102,10 @@ def serve(checker: Checker, *, http_port: int | None = None) -> None:
 
         # Socket Mode requests arrive over an authenticated socket, not signed HTTP.
         app = create_app(
-            checker, token=token, signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "")
+            checker,
+            token=token,
+            signing_secret=os.environ.get("SLACK_SIGNING_SECRET", ""),
+            options=options_for(checker, config),
         )
         logger.info("serving over Socket Mode")
         SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
@@ -83,7 +115,38 @@ def serve(checker: Checker, *, http_port: int | None = None) -> None:
         "SLACK_SIGNING_SECRET",
         "Set it to the signing secret from the Slack app's Basic Information.",
     )
-    app = create_app(checker, token=token, signing_secret=secret)
+    app = create_app(
+        checker, token=token, signing_secret=secret, options=options_for(checker, config)
+    )
     port = http_port if http_port is not None else int(os.environ.get("PORT", DEFAULT_HTTP_PORT))
-    logger.info("serving HTTP on port %s at %s", port, EVENTS_PATH)
-    app.start(port=port, path=EVENTS_PATH)
+    serve_http(app, host, port)
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        # The request line carries no secret, but one line per request is Bolt's to log.
+        logger.debug("http: %s", format % args)
+
+
+def serve_http(app: App, host: str, port: int) -> None:
+    """Serve ``app`` over HTTP until interrupted; port 0 takes a free port (logged)."""
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    server = make_server(
+        host,
+        port,
+        SlackRequestHandler(app),
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+    logger.info("serving HTTP on http://%s:%s%s", host, server.server_port, EVENTS_PATH)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        logger.info("stopping")
+    finally:
+        server.server_close()

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from checks.models import Fix
+from checks.models import Fix, KubePatch
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -47,6 +47,11 @@ def render(template_name: str, /, **context: Any) -> str:
     return environment().get_template(template_name).render(**context).strip() + "\n"
 
 
-def fix(title: str, language: str, template: str, /, **context: Any) -> Fix:
-    """A :class:`Fix` whose text is ``templates/fixes/TEMPLATE``."""
-    return Fix(title=title, language=language, text=render(f"fixes/{template}", **context))
+def fix(
+    title: str, language: str, template: str, /, *, apply: KubePatch | None = None, **context: Any
+) -> Fix:
+    """A :class:`Fix` whose text is ``templates/fixes/TEMPLATE``; ``apply`` where the fix is one
+    Kubernetes patch."""
+    return Fix(
+        title=title, language=language, text=render(f"fixes/{template}", **context), apply=apply
+    )

@@ -34,7 +34,6 @@ from checks.rules.app_keepalive import (
 from checks.rules.tcp_keepalive import KEEPALIVE_TIME, NLB_DEFAULT_IDLE_TIMEOUT_S, pod_sysctls
 from checks.rules.tcp_keepalive import read as read_tcp_keepalive
 from checks.servers import ServerKeepAlive, detect
-from checks.servers.base import seconds_text
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -145,12 +144,12 @@ class NginxLayer:
         if setting.key in data:
             return _parsed(str(data[setting.key]), f"ConfigMap {self.configmap_ref}")
         if self.configmap is not None:
-            why = f"ConfigMap {self.configmap_ref} does not set {setting.key}"
+            why = f"not set in ConfigMap {self.configmap_ref}"
         elif self.configmap_ref:
-            why = f"ConfigMap {self.configmap_ref} was not found"
+            why = f"ConfigMap {self.configmap_ref} not found"
         else:
-            why = "the controller's ConfigMap was not found"
-        return NginxValue(float(setting.default_s), f"ingress-nginx default; {why}", default=True)
+            why = "the controller's ConfigMap not found"
+        return NginxValue(float(setting.default_s), f"ingress-nginx default ({why})")
 
     def per_ingress(self, setting: NginxSetting) -> list[tuple[list[KubeObject], NginxValue]]:
         """The Ingresses grouped by the value they get; one group with no Ingress when none
@@ -170,9 +169,10 @@ class NginxLayer:
 
 @dataclass(frozen=True)
 class NginxValue:
+    """A setting's value in effect (None where it cannot be read) and where it comes from."""
+
     seconds: float | None
     source: str
-    default: bool = False
 
 
 def _parsed(raw: str, where: str) -> NginxValue:
@@ -383,7 +383,7 @@ def _server_rungs(snapshot: Snapshot, layers: list[NginxLayer]) -> list[Rung]:
         seconds: float | None = keepalive.idle_timeout_s
         if not keepalive.reuses_connections:
             seconds = 0.0
-            notes.append("closes each connection after its response: nothing to race")
+            notes.append("no keep-alive: nothing to race")
         elif seconds is not None and seconds == float("inf"):
             seconds = None
             notes.append("no idle limit")
@@ -480,8 +480,3 @@ def build_ladder(snapshot: Snapshot) -> list[Rung]:
         sum(1 for r in rungs if "inverted" in r.note),
     )
     return rungs
-
-
-def seconds_shown(rung: Rung) -> str:
-    """The rung's value for a table: "60 s", or "?" where it is not known."""
-    return seconds_text(rung.seconds) if rung.seconds is not None else "?"

@@ -8,7 +8,10 @@ Two parts, both pure:
   group admits what any of its rules admits, and groups on one interface add up the same way.
 * **The plan**: which flows cross which subnets and groups, per zone, for each load balancer
   of a :class:`~checks.snapshot.Snapshot` (client to listener, load balancer to target on
-  the traffic and health-check ports).
+  the traffic and health-check ports, and for NodePort targets of a Service with
+  ``externalTrafficPolicy: Cluster`` the node to the pod on another node that kube-proxy
+  forwards to). A pod selected by a SecurityGroupPolicy carries the policy's groups, not
+  its node's; a rule naming a managed prefix list admits the CIDRs the list holds.
 
 Sources are ranges, not addresses: the load balancer's nodes may hold any address of their
 subnets, and clients any address of the client range. Two readings of "is this range let
@@ -30,14 +33,15 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from checks import kube
 from checks.snapshot import (
     AclEntry,
     Instance,
+    KubeObject,
     LoadBalancer,
     NetworkAcl,
     SecurityGroup,
@@ -61,6 +65,7 @@ MAX_RULE_NUMBER = 32766
 
 CLIENT_HOP = "client -> load balancer"
 FORWARD_HOP = "load balancer -> target"
+PROXY_HOP = "node -> pod (kube-proxy)"
 
 _PROTOCOL_NUMBERS = {"all": "-1", "-1": "-1", "tcp": "6", "udp": "17", "icmp": "1"}
 _PROTOCOL_LABELS = {"-1": "All", "6": "TCP (6)", "17": "UDP (17)", "1": "ICMP (1)"}
@@ -302,13 +307,15 @@ class SgCoverage:
 
     ``full``: every address of the peer's range (or the peer's group) is admitted.
     ``some``: at least one is. ``via`` names the admitting rules; ``prefix_lists`` the
-    prefix lists that match the port but whose contents are not known.
+    prefix lists that match the port but whose contents are not known, ``consulted`` those
+    that match it and were read as the CIDRs they hold.
     """
 
     full: bool
     some: bool
     via: tuple[str, ...] = ()
     prefix_lists: tuple[str, ...] = ()
+    consulted: tuple[str, ...] = ()
 
 
 def sg_rule_matches(rule: SgRule, protocol: str, port: int) -> bool:
@@ -343,16 +350,20 @@ def sg_coverage(
     peer_cidr: Peer | None,
     peer_group_ids: Sequence[str],
     port: int,
+    prefix_lists: Mapping[str, Sequence[str]] | None = None,
 ) -> SgCoverage:
     """What ``groups`` (all on one interface) admit from or to a peer on ``port``.
 
     A peer is an address range and/or the groups its interfaces carry: a rule naming one of
-    those groups, the group itself ("self") included, admits the whole peer.
+    those groups, the group itself ("self") included, admits the whole peer. A rule naming a
+    managed prefix list admits the CIDRs ``prefix_lists`` holds for it (id -> CIDRs).
     """
+    known = prefix_lists or {}
     whole = networks(peer_cidr) if peer_cidr else []
     remaining = list(whole)
     via: list[str] = []
-    prefix_lists: list[str] = []
+    unknown: list[str] = []
+    consulted: list[str] = []
     by_group = False
     some = False
     for group in groups:
@@ -363,17 +374,29 @@ def sg_coverage(
             admitted = False
             if set(rule.group_ids) & set(peer_group_ids):
                 by_group = admitted = True
-            for cidr in rule.cidrs:
+            cidrs = list(rule.cidrs)
+            for listed in rule.prefix_list_ids:
+                if listed in known:
+                    consulted.append(listed)
+                    cidrs.extend(known[listed])
+                else:
+                    unknown.append(listed)
+            for cidr in cidrs:
                 cover = network(cidr)
                 if any(_split(piece, cover)[0] for piece in whole):
                     admitted = True
                 remaining = _subtract(remaining, cover)
-            prefix_lists.extend(rule.prefix_list_ids)
             if admitted:
                 some = True
                 via.append(describe_sg_rule(group, direction, rule))
     full = by_group or (bool(whole) and not remaining)
-    return SgCoverage(full, some or full, tuple(via), tuple(dict.fromkeys(prefix_lists)))
+    return SgCoverage(
+        full,
+        some or full,
+        tuple(via),
+        tuple(dict.fromkeys(unknown)),
+        tuple(dict.fromkeys(consulted)),
+    )
 
 
 def sg_allows(
@@ -383,9 +406,114 @@ def sg_allows(
     peer_cidr: Peer | None,
     peer_group_ids: Sequence[str],
     port: int,
+    prefix_lists: Mapping[str, Sequence[str]] | None = None,
 ) -> bool:
     """True when ``groups`` admit every address of the peer on ``port``."""
-    return sg_coverage(groups, direction, protocol, peer_cidr, peer_group_ids, port).full
+    coverage = sg_coverage(
+        groups, direction, protocol, peer_cidr, peer_group_ids, port, prefix_lists
+    )
+    return coverage.full
+
+
+# ------------------------------------------------------- security groups for pods
+
+
+def label_selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (``matchLabels`` and ``matchExpressions``, ANDed).
+
+    An empty selector matches every object; one that cannot be read matches none.
+    """
+    if not isinstance(selector, dict):
+        return False
+    wanted = selector.get("matchLabels") or {}
+    if not isinstance(wanted, dict):
+        return False
+    if any(labels.get(str(k)) != str(v) for k, v in wanted.items()):
+        return False
+    for term in selector.get("matchExpressions") or []:
+        if not isinstance(term, dict):
+            return False
+        key = str(term.get("key", ""))
+        operator = term.get("operator")
+        values = {str(v) for v in term.get("values") or []}
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class PodGroups:
+    """The groups SecurityGroupPolicies give a pod's own interface (none: the node's).
+
+    ``unknown`` says why whether a policy applies could not be told.
+    """
+
+    group_ids: tuple[str, ...]
+    policies: tuple[str, ...]
+    unknown: str = ""
+
+
+def pod_policy_groups(snapshot: Snapshot, pod: KubeObject) -> PodGroups:
+    """The security groups a pod carries under security groups for pods.
+
+    A policy of the pod's namespace applies when each selector it has matches:
+    ``podSelector`` the pod's labels, ``serviceAccountSelector`` the labels of the pod's
+    ServiceAccount. The groups of every policy that applies add up, and replace the node's
+    groups on the pod's own (branch) interface. A policy with no selector or no group is
+    ignored, as the VPC resource controller ignores it; pods in the host network keep the
+    node's interface.
+    """
+    # Limitation: a pod started before its policy existed keeps the node's groups until it
+    # is recreated; the policy is judged as if it applied.
+    namespace = kube.namespace(pod)
+    spec = kube.spec(pod)
+    if spec.get("hostNetwork"):
+        return PodGroups((), ())
+    account_name = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    groups: list[str] = []
+    names: list[str] = []
+    for policy in snapshot.security_group_policies:
+        if kube.namespace(policy) != namespace:
+            continue
+        policy_spec = kube.spec(policy)
+        ids = [str(g) for g in (policy_spec.get("securityGroups") or {}).get("groupIds") or []]
+        pod_selector = policy_spec.get("podSelector")
+        account_selector = policy_spec.get("serviceAccountSelector")
+        if not ids or (pod_selector is None and account_selector is None):
+            continue
+        if pod_selector is not None and not label_selector_matches(pod_selector, kube.labels(pod)):
+            continue
+        if account_selector is not None:
+            account = next(
+                (
+                    a
+                    for a in snapshot.service_accounts
+                    if kube.namespace(a) == namespace and kube.name(a) == account_name
+                ),
+                None,
+            )
+            if account is None:
+                return PodGroups(
+                    (),
+                    (),
+                    f"ServiceAccount {namespace}/{account_name} of pod {kube.name(pod)} is not "
+                    f"in the snapshot, so whether SecurityGroupPolicy {kube.name(policy)} gives "
+                    "the pod its own security groups is unknown",
+                )
+            if not label_selector_matches(account_selector, kube.labels(account)):
+                continue
+        groups.extend(ids)
+        names.append(kube.name(policy))
+    logger.debug("pod %s: policy groups %s from %s", kube.name(pod), groups, names)
+    return PodGroups(tuple(dict.fromkeys(groups)), tuple(names))
 
 
 # ------------------------------------------------------------------- the plan
@@ -393,13 +521,19 @@ def sg_allows(
 
 @dataclass(frozen=True)
 class Target:
-    """One target as the network sees it: its address, subnet and interface groups."""
+    """One target as the network sees it: its address, subnet and interface groups.
+
+    ``kind`` is ``instance`` when the load balancer sends to the node itself (a NodePort),
+    ``ip`` for a pod's address; ``instance_id`` is the instance that carries it.
+    """
 
     label: str
     address: str
     subnet: Subnet | None
     group_ids: tuple[str, ...]
     zone: str
+    kind: Literal["instance", "ip"] = "ip"
+    instance_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -443,10 +577,29 @@ class ClientFlow:
     client_cidr: str
 
 
+@dataclass(frozen=True)
+class ProxyFlow:
+    """kube-proxy on ``node`` forwarding what arrived on ``node_port`` to a pod elsewhere.
+
+    With ``externalTrafficPolicy: Cluster`` a node sends on what reaches its NodePort to any
+    ready pod of the Service, from its own address, to the pod's port (``port``): that leg
+    crosses the pod's security groups and, between subnets, both subnets' ACLs.
+    """
+
+    lb: LoadBalancer
+    node: Target
+    pod: Target
+    protocol: str  # ACL protocol number
+    node_port: int
+    port: int
+    purposes: tuple[str, ...]
+
+
 @dataclass
 class Plan:
     flows: list[Flow] = field(default_factory=list)
     client_flows: list[ClientFlow] = field(default_factory=list)
+    proxy_flows: list[ProxyFlow] = field(default_factory=list)
     # Why part of the path could not be built; each makes the checks report unknown.
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -507,19 +660,17 @@ def subnet_containing(snapshot: Snapshot, address: str) -> Subnet | None:
     return max(matches, key=lambda s: network(s.cidr).prefixlen, default=None)
 
 
-def _instance_for_pod_ip(snapshot: Snapshot, address: str) -> tuple[Instance | None, str]:
-    """The instance whose interfaces carry a pod IP, and the pod's label."""
-    for pod in snapshot.pods:
-        if kube.status(pod).get("podIP") != address:
-            continue
-        label = f"pod {kube.namespace(pod)}/{kube.name(pod)} ({address})"
-        node_name = kube.spec(pod).get("nodeName")
-        node = next((n for n in snapshot.nodes if kube.name(n) == node_name), None)
-        instance_id = kube.node_instance_id(node) if node else ""
-        if instance_id in snapshot.instances:
-            return snapshot.instances[instance_id], label
-        return _instance_by_address(snapshot, address), label
-    return _instance_by_address(snapshot, address), f"target {address}"
+def _pod_at(pods: Iterable[KubeObject], address: str) -> KubeObject | None:
+    return next((p for p in pods if kube.status(p).get("podIP") == address), None)
+
+
+def _instance_of_pod(snapshot: Snapshot, pod: KubeObject, address: str) -> Instance | None:
+    node_name = kube.spec(pod).get("nodeName")
+    node = next((n for n in snapshot.nodes if kube.name(n) == node_name), None)
+    instance_id = kube.node_instance_id(node) if node else ""
+    if instance_id in snapshot.instances:
+        return snapshot.instances[instance_id]
+    return _instance_by_address(snapshot, address)
 
 
 def _instance_by_address(snapshot: Snapshot, address: str) -> Instance | None:
@@ -529,8 +680,8 @@ def _instance_by_address(snapshot: Snapshot, address: str) -> Instance | None:
         return exact[0]
     # With the VPC CNI a pod's address comes from its node's subnet, and its interface
     # carries the node's groups; any instance of that subnet stands for it.
-    # Limitation: nodes of one subnet with different groups (or pods with their own groups)
-    # are not told apart.
+    # Limitation: for an address no known pod holds, nodes of one subnet with different
+    # groups are not told apart.
     for instance in sorted(snapshot.instances.values(), key=lambda i: i.id):
         subnet = snapshot.subnets.get(instance.subnet_id)
         if subnet is not None and ip in network(subnet.cidr):
@@ -551,17 +702,37 @@ def _instance_target(snapshot: Snapshot, instance_id: str, plan: Plan) -> Target
         subnet,
         instance.security_group_ids,
         zone,
+        "instance",
+        instance.id,
     )
 
 
-def _ip_target(snapshot: Snapshot, address: str, plan: Plan) -> Target | None:
-    instance, label = _instance_for_pod_ip(snapshot, address)
-    subnet = subnet_containing(snapshot, address)
+def _ip_target(
+    snapshot: Snapshot, address: str, plan: Plan, pods: Sequence[KubeObject] | None = None
+) -> Target | None:
+    """A pod's address as a target: its node's groups, or its own under a SecurityGroupPolicy."""
+    pod = _pod_at(snapshot.pods if pods is None else pods, address)
+    if pod is None:
+        instance, label = _instance_by_address(snapshot, address), f"target {address}"
+    else:
+        instance = _instance_of_pod(snapshot, pod, address)
+        label = f"pod {kube.namespace(pod)}/{kube.name(pod)} ({address})"
     if instance is None:
         plan.missing.append(f"no instance found for {label}: its security groups are unknown")
         return None
+    subnet = subnet_containing(snapshot, address)
     zone = subnet.az if subnet else instance.az
-    return Target(f"{label} on {instance.id}", address, subnet, instance.security_group_ids, zone)
+    label = f"{label} on {instance.id}"
+    group_ids = instance.security_group_ids
+    if pod is not None:
+        own = pod_policy_groups(snapshot, pod)
+        if own.unknown:
+            plan.missing.append(own.unknown)
+            return None
+        if own.group_ids:
+            group_ids = own.group_ids
+            label = f"{label} (groups of SecurityGroupPolicy {', '.join(own.policies)})"
+    return Target(label, address, subnet, group_ids, zone, "ip", instance.id)
 
 
 def _health_check_node_port(snapshot: Snapshot, lb: LoadBalancer) -> int | None:
@@ -711,6 +882,79 @@ def _plan_load_balancer(snapshot: Snapshot, lb: LoadBalancer, plan: Plan, flows:
             )
 
 
+def _node_port_backends(
+    snapshot: Snapshot,
+) -> dict[tuple[int, str], tuple[KubeObject, dict[str, Any], list[KubeObject]]]:
+    """(NodePort, protocol number) -> the Service, its port and its pods, for Services whose
+    NodePort traffic kube-proxy may send to another node (``externalTrafficPolicy: Cluster``).
+
+    NodePorts are unique in a cluster, so the port alone says which Service a target group or
+    Classic listener reaches: the asked Service, or an in-cluster proxy's in front of it.
+    """
+    services = [(snapshot.service, snapshot.pods)] if snapshot.service is not None else []
+    services.extend((proxy.service, proxy.pods) for proxy in snapshot.proxies)
+    found: dict[tuple[int, str], tuple[KubeObject, dict[str, Any], list[KubeObject]]] = {}
+    for service, pods in services:
+        spec = kube.spec(service)
+        if spec.get("externalTrafficPolicy", "Cluster") != "Cluster":
+            continue
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict) and str(port.get("nodePort", "")).isdigit():
+                protocol = protocol_number(str(port.get("protocol") or "TCP"))
+                found[(int(port["nodePort"]), protocol)] = (service, port, pods)
+    return found
+
+
+def _target_port(service_port: Mapping[str, Any], pod: KubeObject) -> int | None:
+    """The pod's port a Service port forwards to; a named targetPort is looked up in the pod."""
+    raw = service_port.get("targetPort", service_port.get("port"))
+    if str(raw).isdigit():
+        return int(str(raw))
+    for container in kube.containers(pod):
+        for port in container.get("ports") or []:
+            if port.get("name") == raw and str(port.get("containerPort", "")).isdigit():
+                return int(port["containerPort"])
+    return None
+
+
+def _plan_proxy_hops(snapshot: Snapshot, flows: Sequence[Flow], plan: Plan) -> None:
+    """The node -> pod legs behind every flow that lands on a node's NodePort."""
+    backends = _node_port_backends(snapshot)
+    hops: dict[tuple[object, ...], ProxyFlow] = {}
+    pod_targets: dict[str, Target | None] = {}
+    for flow in flows:
+        backend = backends.get((flow.port, flow.protocol))
+        if flow.target.kind != "instance" or backend is None:
+            continue
+        service, service_port, pods = backend
+        for pod in pods:
+            address = str(kube.status(pod).get("podIP") or "")
+            if not address or not kube.pod_ready(pod):
+                continue
+            if address not in pod_targets:
+                pod_targets[address] = _ip_target(snapshot, address, plan, pods)
+            pod_target = pod_targets[address]
+            # A pod on the receiving node is reached inside the node: no interface crossed.
+            if pod_target is None or pod_target.instance_id == flow.target.instance_id:
+                continue
+            port = _target_port(service_port, pod)
+            if port is None:
+                plan.missing.append(
+                    f"targetPort {service_port.get('targetPort')} of Service "
+                    f"{kube.namespace(service)}/{kube.name(service)} is not a port of pod "
+                    f"{kube.name(pod)}, so the node -> pod leg cannot be judged"
+                )
+                continue
+            key = (flow.lb.name, flow.target, pod_target, flow.protocol, port)
+            known = hops.get(key)
+            carried = set(flow.purposes) | set(known.purposes if known else ())
+            purposes = tuple(p for p in ("traffic", "health check") if p in carried)
+            hops[key] = ProxyFlow(
+                flow.lb, flow.target, pod_target, flow.protocol, flow.port, port, purposes
+            )
+    plan.proxy_flows = list(hops.values())
+
+
 def plan(snapshot: Snapshot) -> Plan:
     """Every flow the load balancers of ``snapshot`` need, and what stops us knowing more."""
     result = Plan()
@@ -718,12 +962,14 @@ def plan(snapshot: Snapshot) -> Plan:
     for lb in snapshot.load_balancers:
         _plan_load_balancer(snapshot, lb, result, flows)
     result.flows = flows.values()
+    _plan_proxy_hops(snapshot, result.flows, result)
     if not snapshot.load_balancers:
         result.missing.append("no load balancer in the snapshot")
     logger.debug(
-        "network plan: %d flows, %d client flows, %d gaps",
+        "network plan: %d flows, %d client flows, %d kube-proxy flows, %d gaps",
         len(result.flows),
         len(result.client_flows),
+        len(result.proxy_flows),
         len(result.missing),
     )
     return result

@@ -9,7 +9,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from checks import kube
 from checks.charts import build_charts
-from checks.models import Finding, LoadBalancerSummary, Report, Severity, Status, Target
+from checks.ladder import build_ladder
+from checks.models import Finding, LoadBalancerSummary, Report, Rung, Severity, Status, Target
 from checks.registry import Check, all_checks
 from checks.snapshot import Snapshot
 
@@ -81,6 +82,14 @@ def _path(snapshot: Snapshot) -> list[str]:
     return hops
 
 
+def _ladder(snapshot: Snapshot) -> list[Rung]:
+    try:
+        return build_ladder(snapshot)
+    except Exception:  # the ladder is evidence: without it the findings still stand
+        logger.exception("building the timeout ladder failed")
+        return []
+
+
 def build_report(snapshot: Snapshot, checks: list[Check] | None = None) -> Report:
     findings = judge_all(snapshot, checks)
     for gap in snapshot.gaps:
@@ -111,6 +120,7 @@ def build_report(snapshot: Snapshot, checks: list[Check] | None = None) -> Repor
         ],
         findings=findings,
         path=_path(snapshot),
+        ladder=_ladder(snapshot),
         generated_at=time.time(),
         window_s=snapshot.window_s,
         charts=build_charts(snapshot, findings),

@@ -249,6 +249,10 @@ class Snapshot:
     proxies: list[InClusterProxy] = field(default_factory=list)
     ingress_class_params: list[KubeObject] = field(default_factory=list)
     target_group_bindings: list[KubeObject] = field(default_factory=list)  # for the service
+    # SecurityGroupPolicies of the service's namespace, and its ServiceAccounts when a policy
+    # selects by them: together they say which pods carry their own security groups.
+    security_group_policies: list[KubeObject] = field(default_factory=list)
+    service_accounts: list[KubeObject] = field(default_factory=list)
     # AWS
     region: str = ""
     vpc_cidr: str = ""
@@ -257,6 +261,7 @@ class Snapshot:
     network_acls: dict[str, NetworkAcl] = field(default_factory=dict)
     security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
+    prefix_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # id -> CIDRs
     metrics: dict[str, dict[str, MetricSeries]] = field(default_factory=dict)  # lb name -> name
     # Inside pods and nodes
     sysctls: dict[str, Sysctls] = field(default_factory=dict)
@@ -264,6 +269,16 @@ class Snapshot:
 
     def gap(self, area: str) -> Gap | None:
         return next((g for g in self.gaps if g.area == area), None)
+
+    def proxy_behind(self, lb: LoadBalancer) -> InClusterProxy | None:
+        """The in-cluster proxy ``lb`` sends its traffic to, when it fronts one rather than
+        the asked Service's pods."""
+        refs = {r.strip() for r in lb.serves.split(",") if r.strip()}
+        for proxy in self.proxies:
+            meta = proxy.service.get("metadata") or {}
+            if f"service/{meta.get('namespace', '')}/{meta.get('name', '')}" in refs:
+                return proxy
+        return None
 
     def acl_for_subnet(self, subnet_id: str) -> NetworkAcl | None:
         subnet = self.subnets.get(subnet_id)

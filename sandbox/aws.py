@@ -2,7 +2,8 @@
 
 `LocalAws` runs moto's threaded server in this process, behind a small WSGI layer that can
 answer chosen API operations with AWS errors. `seed` creates the scenario's VPC, subnets,
-security groups, network ACLs, instances, load balancers and CloudWatch series through boto3
+managed prefix lists, security groups, network ACLs, instances, load balancers and
+CloudWatch series through boto3
 over HTTP, exactly as a client would, and returns the ids the endpoint assigned.
 
 Two things moto gets wrong for a scenario, so `_install_moto_hooks` adjusts moto's
@@ -73,6 +74,7 @@ class SeededAws:
     vpc_id: str
     subnet_ids: dict[str, str] = field(default_factory=dict)
     security_group_ids: dict[str, str] = field(default_factory=dict)
+    prefix_list_ids: dict[str, str] = field(default_factory=dict)
     instance_ids: dict[str, str] = field(default_factory=dict)
     instance_ips: dict[str, str] = field(default_factory=dict)
     network_acl_ids: dict[str, str] = field(default_factory=dict)
@@ -705,6 +707,19 @@ class _Seeder:
         for subnet_id in public:
             self.ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
 
+    def prefix_lists(self) -> None:
+        for name, cidrs in (self.aws.get("prefix_lists") or {}).items():
+            entries = [str(c) for c in cidrs or []]
+            family = "IPv6" if any(":" in c for c in entries) else "IPv4"
+            created = self.ec2.create_managed_prefix_list(
+                PrefixListName=str(name),
+                MaxEntries=max(len(entries), 1),
+                AddressFamily=family,
+                Entries=[{"Cidr": c} for c in entries],
+                TagSpecifications=[{"ResourceType": "prefix-list", "Tags": _tags({"Name": name})}],
+            )["PrefixList"]
+            self.out.prefix_list_ids[str(name)] = created["PrefixListId"]
+
     def security_groups(self) -> None:
         groups = self.aws.get("security_groups") or {}
         for name in groups:
@@ -745,6 +760,9 @@ class _Seeder:
         elif peer.startswith("sg/"):
             group_id = _ref(self.out.security_group_ids, peer[3:], "security group")
             permission["UserIdGroupPairs"] = [{"GroupId": group_id}]
+        elif peer.startswith("pl/"):
+            listed = _ref(self.out.prefix_list_ids, peer[3:], "prefix list")
+            permission["PrefixListIds"] = [{"PrefixListId": listed}]
         elif ":" in peer:
             permission["Ipv6Ranges"] = [{"CidrIpv6": peer}]
         else:
@@ -1107,6 +1125,7 @@ def seed(
     try:
         seeder.vpc()
         seeder.subnets()
+        seeder.prefix_lists()
         seeder.security_groups()
         seeder.network_acls()
         seeder.instances()

@@ -114,6 +114,9 @@ _RESOURCES: tuple[_Resource, ...] = (
     _Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     _Resource("elbv2.k8s.aws", "v1beta1", "IngressClassParams", "ingressclassparams", False),
     _Resource("elbv2.k8s.aws", "v1beta1", "TargetGroupBinding", "targetgroupbindings", True),
+    _Resource(
+        "vpcresources.k8s.aws", "v1beta1", "SecurityGroupPolicy", "securitygrouppolicies", True
+    ),
 )
 _BY_KIND = {r.kind: r for r in _RESOURCES}
 _BY_PATH = {(r.group, r.version, r.plural): r for r in _RESOURCES}

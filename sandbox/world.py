@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 def _rewrite_cluster(scenario: Scenario, seeded: SeededAws) -> list[dict[str, Any]]:
     """The scenario's objects as the cluster would show them once AWS assigned real ids:
-    nodes point at the real instances, served objects carry their load balancer's DNS name."""
+    nodes point at the real instances, served objects carry their load balancer's DNS name,
+    SecurityGroupPolicies name real security group ids."""
     objects = copy.deepcopy(scenario.cluster)
     hostnames: dict[str, list[str]] = {}
     for lb_name, served in seeded.lb_for.items():
@@ -44,6 +45,11 @@ def _rewrite_cluster(scenario: Scenario, seeded: SeededAws) -> list[dict[str, An
             named = str(spec.get("targetGroupARN") or spec.pop("targetGroupName", ""))
             if named in seeded.target_group_arns:
                 spec["targetGroupARN"] = seeded.target_group_arns[named]
+        if kind == "SecurityGroupPolicy":
+            groups = (obj.setdefault("spec", {}).get("securityGroups") or {}).get("groupIds")
+            # A scenario names its security groups; the policy holds the ids AWS assigned.
+            if isinstance(groups, list):
+                groups[:] = [seeded.security_group_ids.get(str(g), g) for g in groups]
         ref = f"{kind.lower()}/{meta.get('namespace', '')}/{meta.get('name', '')}"
         if ref in hostnames:
             status = obj.setdefault("status", {})

@@ -4,7 +4,9 @@
 way Slack does: HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``,
 form or JSON bodies, the token in an ``Authorization: Bearer`` header (or a ``token`` form
 field). It records every call, and the messages posted with ``chat.postMessage`` and to
-response URLs (``/response/<id>``), with helpers that wait for them.
+response URLs (``/response/<id>``), with helpers that wait for them. ``views.open``
+records the modal it is given; ``usergroups.users.list`` answers what ``set_usergroup``
+set; ``view_submission`` builds the body Slack sends when a modal is submitted.
 
 ``signed_post`` sends a request signed the way Slack signs its requests to an app:
 ``X-Slack-Signature: v0=HMAC-SHA256(signing secret, "v0:{timestamp}:{body}")``.
@@ -49,6 +51,8 @@ class Call:
     method: str
     params: dict[str, Any]
     token: str | None
+    # time.monotonic() when the call arrived
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,21 @@ class Post:
     def all_text(self) -> str:
         """The fallback text and every text in the blocks, for loose assertions."""
         return self.text + "\n" + json.dumps(self.blocks, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file shared by the two-step upload: the URL asked for, the bytes POSTed to it, and
+    where ``files.completeUploadExternal`` shared it."""
+
+    id: str
+    filename: str
+    length: int
+    data: bytes
+    title: str
+    channel: str | None
+    thread_ts: str | None
+    alt_txt: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,11 @@ class _State:
     reactions: list[dict[str, Any]] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    # file id -> the files.getUploadURLExternal parameters
+    upload_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: list[SharedFile] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
     # channel -> (error, methods it applies to)
     channel_errors: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -104,7 +128,7 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
         return loaded if isinstance(loaded, dict) else {}
     params: dict[str, Any] = dict(urllib.parse.parse_qsl(raw.decode("utf-8")))
     # Form-encoded callers send structured arguments as JSON strings.
-    for key in ("blocks", "attachments", "metadata"):
+    for key in ("blocks", "attachments", "metadata", "view"):
         if isinstance(params.get(key), str):
             with contextlib.suppress(ValueError):
                 params[key] = json.loads(params[key])
@@ -152,6 +176,11 @@ class SlackFake:
         with self._changed:
             self._state.channel_errors[channel] = (error, methods)
 
+    def set_usergroup(self, group_id: str, users: list[str]) -> None:
+        """Make ``usergroups.users.list`` answer ``users`` for ``group_id``."""
+        with self._changed:
+            self._state.usergroups[group_id] = list(users)
+
     def response_url(self, response_id: str | None = None) -> str:
         """A fresh response URL whose posts are recorded under ``response_id``."""
         return f"{self.base}/response/{response_id or f'R{next(self._ids)}'}"
@@ -188,6 +217,28 @@ class SlackFake:
         with self._changed:
             return list(self._state.responses)
 
+    @property
+    def views(self) -> list[dict[str, Any]]:
+        """Views opened with ``views.open``, as Slack holds them (with ``id``)."""
+        with self._changed:
+            return list(self._state.views)
+
+    @property
+    def files(self) -> list[SharedFile]:
+        with self._changed:
+            return list(self._state.files)
+
+    def message(self, ts: str) -> Post:
+        """The message posted at ``ts`` as it reads now, after any chat.update."""
+        with self._changed:
+            versions = [p for p in self._state.posts + self._state.updates if p.ts == ts]
+        if not versions:
+            raise KeyError(f"no message at {ts}")
+        return versions[-1]
+
+    def wait_for_files(self, count: int, timeout: float = 5.0) -> list[SharedFile]:
+        return self._wait(lambda: self._state.files, count, timeout)
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -208,6 +259,12 @@ class SlackFake:
     def wait_for_responses(self, count: int, timeout: float = 3.0) -> list[Response]:
         """Block until at least ``count`` response-URL posts arrived; return them all."""
         return self._wait(lambda: self._state.responses, count, timeout)
+
+    def wait_for_ephemerals(self, count: int, timeout: float = 3.0) -> list[Post]:
+        return self._wait(lambda: self._state.ephemerals, count, timeout)
+
+    def wait_for_views(self, count: int, timeout: float = 3.0) -> list[dict[str, Any]]:
+        return self._wait(lambda: self._state.views, count, timeout)
 
     def wait_for_calls(self, method: str, count: int, timeout: float = 3.0) -> list[Call]:
         return self._wait(
@@ -270,8 +327,27 @@ class SlackFake:
         if method == "reactions.add":
             state.reactions.append(dict(params))
             return {"ok": True}
+        if method == "views.open":
+            view = params.get("view")
+            if isinstance(view, str):
+                view = json.loads(view)
+            if not params.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            if not isinstance(view, dict) or view.get("type") != "modal":
+                return {"ok": False, "error": "invalid_arguments"}
+            opened = {**view, "id": f"V{next(self._ids):06d}", "team_id": TEAM_ID}
+            state.views.append(opened)
+            return {"ok": True, "view": opened}
+        if method == "usergroups.users.list":
+            group = str(params.get("usergroup", ""))
+            if group not in state.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(state.usergroups[group])}
         if method == "files.getUploadURLExternal":
+            if not params.get("filename") or not str(params.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
             file_id = f"F{next(self._ids):06d}"
+            state.upload_requests[file_id] = dict(params)
             return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
         if method == "files.completeUploadExternal":
             files = params.get("files", [])
@@ -280,6 +356,21 @@ class SlackFake:
             missing = [f for f in files if f.get("id") not in state.uploads]
             if not files or missing:
                 return {"ok": False, "error": "file_not_found"}
+            thread_ts = params.get("thread_ts")
+            for f in files:
+                asked = state.upload_requests.get(f["id"], {})
+                state.files.append(
+                    SharedFile(
+                        id=f["id"],
+                        filename=str(asked.get("filename", "")),
+                        length=int(asked.get("length", -1)),
+                        data=state.uploads[f["id"]],
+                        title=str(f.get("title") or ""),
+                        channel=str(params["channel_id"]) if params.get("channel_id") else None,
+                        thread_ts=str(thread_ts) if thread_ts else None,
+                        alt_txt=str(asked.get("alt_txt") or ""),
+                    )
+                )
             return {
                 "ok": True,
                 "files": [{"id": f["id"], "title": f.get("title", "")} for f in files],
@@ -364,18 +455,21 @@ def signed_post(
     timestamp: int | None = None,
     signature: str | None = None,
     timeout: float = 10.0,
+    extra_headers: Mapping[str, str] | None = None,
+    signed: bool = True,
 ) -> HttpResult:
     """POST ``body`` to ``app_url`` signed with ``signing_secret`` as Slack would.
 
     ``timestamp`` (seconds since the epoch, default now) and ``signature`` (default the
-    correct one) let a test send stale or forged requests.
+    correct one) let a test send stale or forged requests; ``signed=False`` sends neither
+    header. ``extra_headers`` go along, e.g. ``X-Slack-Retry-Num``.
     """
     sent_at = str(int(time.time()) if timestamp is None else timestamp)
-    headers = {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": sent_at,
-        "X-Slack-Signature": signature or slack_signature(signing_secret, sent_at, body),
-    }
+    headers = {"Content-Type": content_type}
+    if signed:
+        headers["X-Slack-Request-Timestamp"] = sent_at
+        headers["X-Slack-Signature"] = signature or slack_signature(signing_secret, sent_at, body)
+    headers.update(extra_headers or {})
     request = urllib.request.Request(
         app_url, data=body.encode("utf-8"), headers=headers, method="POST"
     )
@@ -396,3 +490,23 @@ def signed_post(
 def form(**fields: str) -> str:
     """A form-encoded body, as Slack sends slash commands and interactions."""
     return urllib.parse.urlencode(fields)
+
+
+def view_submission(
+    view: Mapping[str, Any], user: str, values: Mapping[str, Any] | None = None
+) -> str:
+    """The form body Slack sends an app when ``user`` submits the modal ``view``."""
+    submitted = {
+        **view,
+        "state": {"values": dict(values or {})},
+        "hash": "1700000000.abcdef",
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID},
+        "user": {"id": user, "team_id": TEAM_ID},
+        "api_app_id": "A1",
+        "trigger_id": "123.456.submit",
+        "view": submitted,
+    }
+    return form(payload=json.dumps(payload))

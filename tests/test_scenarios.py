@@ -55,7 +55,7 @@ def test_json_report_has_the_documented_shape(capsys: pytest.CaptureFixture[str]
     assert "kubectl annotate ingress --namespace shop reports" in fix_text
     assert "idle_timeout.timeout_seconds=120" in fix_text
     for fix in finding["fixes"]:
-        assert set(fix) == {"title", "language", "text"}
+        assert {"title", "language", "text"} <= set(fix) <= {"title", "language", "text", "apply"}
     assert {f["status"] for f in report["findings"]} <= {"fail", "warn", "pass", "unknown"}
 
 

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands import validate_target
 from bot.listeners.delivery import Destination, check_and_deliver, checking
+from bot.listeners.options import Options
 from bot.render_slack import RERUN_ACTION_ID
 from bot.service import Checker
 from checks.models import Target
@@ -36,7 +37,7 @@ def target_from_value(value: str) -> Target | None:
     return target
 
 
-def register(app: App, checker: Checker) -> None:
+def register(app: App, checker: Checker, options: Options) -> None:
     def acknowledge(ack: Ack) -> None:
         ack()
 
@@ -56,20 +57,28 @@ def register(app: App, checker: Checker) -> None:
         logger.info("re-run %s from %s in %s (thread %s)", target.ask, user, channel, thread_ts)
 
         ephemeral = bool(container.get("is_ephemeral")) or not thread_ts
+        admission = options.policy.admit(target, user=user, channel=channel)
+        notice = checking(target) if admission.target is not None else admission.refusal
         if not ephemeral and user:
             try:
                 client.chat_postEphemeral(
-                    channel=channel, user=user, thread_ts=thread_ts, text=checking(target)
+                    channel=channel, user=user, thread_ts=thread_ts, text=notice
                 )
             except SlackApiError as err:
                 logger.debug("chat.postEphemeral refused: %s", err.response.get("error"))
+        elif admission.target is None:
+            respond(text=notice, response_type="ephemeral", replace_original=False)
+        if admission.target is None:
+            return
         dest = Destination(
             client=client,
             channel=channel,
             thread_ts=thread_ts,
             respond=respond,
             ephemeral_only=ephemeral,
+            progress_interval_s=options.progress_interval_s,
+            charts=options.charts,
         )
-        check_and_deliver(checker, target, dest, fresh=True)
+        check_and_deliver(checker, admission.target, dest, fresh=True)
 
     app.action(RERUN_ACTION_ID)(ack=acknowledge, lazy=[rerun])

@@ -13,10 +13,12 @@ from typing import Any
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.charts import alt_text, chart_filename, render_png
 from bot.commands import escape_mrkdwn, mrkdwn_code
-from bot.render_slack import pack, render, render_error
+from bot.progress import ProgressMessage
+from bot.render_slack import FileUpload, pack, render, render_error
 from bot.service import Checker, CheckOutcome
 from checks.errors import Eks504Error
 from checks.models import Target
@@ -54,6 +56,10 @@ class Destination:
     respond: Respond | None = None
     # Only the asking user may see the answer (e.g. a click in an ephemeral message).
     ephemeral_only: bool = False
+    # Seconds between edits of the parent while the check runs; None posts only the answer.
+    progress_interval_s: float | None = None
+    # Upload charts of the metrics behind findings into the thread.
+    charts: bool = False
 
 
 def _post(client: WebClient, channel: str, thread_ts: str | None, message: dict[str, Any]) -> str:
@@ -101,31 +107,73 @@ def say(dest: Destination, message: dict[str, Any]) -> None:
         logger.warning("could not post a message in %s (thread %s)", dest.channel, dest.thread_ts)
 
 
-def deliver(dest: Destination, outcome: CheckOutcome) -> None:
-    """Post the parent, then each reply in its thread; fall back to ephemeral answers."""
+def _upload(client: WebClient, channel: str, thread_ts: str, upload: FileUpload) -> None:
+    started = time.monotonic()
+    try:
+        client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            file=upload.content,
+            filename=upload.filename,
+            title=upload.title,
+            alt_txt=upload.alt_txt or None,
+        )
+    except SlackApiError as err:
+        logger.warning(
+            "file upload %s in %s (thread %s): %s",
+            upload.filename,
+            channel,
+            thread_ts,
+            err.response.get("error"),
+        )
+        return
+    except SlackRequestError as err:
+        logger.warning("file upload %s in %s failed: %s", upload.filename, channel, err)
+        return
+    logger.info(
+        "file upload %s (%d bytes) in %s (thread %s): ok in %.2f s",
+        upload.filename,
+        len(upload.content),
+        channel,
+        thread_ts,
+        time.monotonic() - started,
+    )
+
+
+def chart_uploads(outcome: CheckOutcome) -> list[FileUpload]:
+    """A PNG for each chart of the report; none when matplotlib is missing."""
+    uploads: list[FileUpload] = []
+    for chart in outcome.report.charts:
+        png = render_png(chart)
+        if png is None:
+            break
+        uploads.append(
+            FileUpload(
+                filename=chart_filename(chart),
+                title=chart.title,
+                content=png,
+                alt_txt=alt_text(chart),
+            )
+        )
+    return uploads
+
+
+def deliver(
+    dest: Destination, outcome: CheckOutcome, progress: ProgressMessage | None = None
+) -> None:
+    """Turn the progress message into the verdict (or post the parent), then each reply
+    and file in its thread; fall back to ephemeral answers."""
     messages = render(outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
     if dest.ephemeral_only and dest.respond is not None:
         _respond_all(dest.respond, pack(messages))
         return
-    try:
-        root = _post(dest.client, dest.channel, dest.thread_ts, messages.parent)
-    except SlackApiError as err:
-        error = str(err.response.get("error"))
-        if dest.respond is None:
-            logger.exception("could not post the result for %s", messages.target.ask)
+    root = progress.finish(messages.parent) if progress is not None else None
+    if root is None:
+        try:
+            root = _post(dest.client, dest.channel, dest.thread_ts, messages.parent)
+        except SlackApiError as err:
+            _post_failed(dest, outcome, str(err.response.get("error")))
             return
-        if error in NOT_A_MEMBER:
-            intro_messages = render(
-                outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, intro=INVITE
-            )
-            _respond_all(dest.respond, pack(intro_messages))
-        else:
-            logger.exception("could not post the result for %s", messages.target.ask)
-            text = POST_FAILED.format(
-                target=mrkdwn_code(messages.target.ask), error=escape_mrkdwn(error)
-            )
-            _respond_all(dest.respond, [{"text": text}])
-        return
 
     thread_ts = dest.thread_ts or root
     for reply in messages.replies:
@@ -134,15 +182,56 @@ def deliver(dest: Destination, outcome: CheckOutcome) -> None:
         except SlackApiError:
             # One reply Slack refuses must not hide the others.
             logger.exception("could not post a reply for %s", messages.target.ask)
+    uploads = list(messages.files)
+    if dest.charts:
+        uploads += chart_uploads(outcome)
+    for upload in uploads:
+        _upload(dest.client, dest.channel, thread_ts, upload)
+
+
+def _post_failed(dest: Destination, outcome: CheckOutcome, error: str) -> None:
+    target = outcome.report.target
+    if dest.respond is None:
+        logger.error("could not post the result for %s: %s", target.ask, error)
+        return
+    if error in NOT_A_MEMBER:
+        intro_messages = render(
+            outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, intro=INVITE
+        )
+        _respond_all(dest.respond, pack(intro_messages))
+        return
+    logger.error("could not post the result for %s: %s", target.ask, error)
+    text = POST_FAILED.format(target=mrkdwn_code(target.ask), error=escape_mrkdwn(error))
+    _respond_all(dest.respond, [{"text": text}])
+
+
+def _fail(dest: Destination, message: dict[str, Any], progress: ProgressMessage | None) -> None:
+    """A check that could not run: the progress message says so, or a message does."""
+    if progress is not None and progress.finish(message) is not None:
+        return
+    say(dest, message)
 
 
 def check_and_deliver(
     checker: Checker, target: Target, dest: Destination, *, fresh: bool = False
 ) -> None:
-    """Run the check and deliver its result, or a plain-words message if it could not run."""
+    """Run the check and deliver its result, or a plain-words message if it could not run.
+
+    While it runs, the parent message shows its steps (unless only the asker may see the
+    answer, or progress is off).
+    """
+    progress = None
+    if dest.progress_interval_s is not None and not dest.ephemeral_only:
+        progress = ProgressMessage(
+            dest.client,
+            dest.channel,
+            dest.thread_ts,
+            target,
+            interval_s=dest.progress_interval_s,
+        )
     started = time.monotonic()
     try:
-        outcome = checker.check(target, fresh=fresh)
+        outcome = checker.check(target, fresh=fresh, progress=progress)
         logger.info(
             "check of %s: %s (cache hit %s) in %.2f s",
             target.ask,
@@ -150,10 +239,10 @@ def check_and_deliver(
             outcome.cache_hit,
             time.monotonic() - started,
         )
-        deliver(dest, outcome)
+        deliver(dest, outcome, progress)
     except Eks504Error as err:
         logger.info("check of %s could not run: %s", target.ask, err)
-        say(dest, render_error(err, target.ask))
+        _fail(dest, render_error(err, target.ask), progress)
     except Exception as err:
         logger.exception("check of %s failed unexpectedly", target.ask)
-        say(dest, render_error(err, target.ask))
+        _fail(dest, render_error(err, target.ask), progress)

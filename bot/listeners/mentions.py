@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands import USAGE, parse
 from bot.listeners.delivery import Destination, check_and_deliver, say
+from bot.listeners.options import Options
 from bot.service import Checker
 
 logger = logging.getLogger(__name__)
@@ -19,34 +20,42 @@ logger = logging.getLogger(__name__)
 WORKING_REACTION = "eyes"
 
 
-def register(app: App, checker: Checker) -> None:
+def register(app: App, checker: Checker, options: Options) -> None:
     def acknowledge(ack: Ack) -> None:
         ack()
 
     def answer(event: dict[str, Any], client: WebClient) -> None:
         parsed = parse(event.get("text", ""))
         channel = event["channel"]
+        user = event.get("user")
         # A mention inside a thread is answered there; elsewhere it starts a thread.
         dest = Destination(
-            client=client, channel=channel, thread_ts=event.get("thread_ts") or event["ts"]
+            client=client,
+            channel=channel,
+            thread_ts=event.get("thread_ts") or event["ts"],
+            progress_interval_s=options.progress_interval_s,
+            charts=options.charts,
         )
         logger.info(
             "mention %s from %s in %s",
             parsed.target.ask if parsed.target else parsed.kind,
-            event.get("user"),
+            user,
             channel,
         )
         if parsed.kind == "help":
             say(dest, {"text": USAGE})
             return
-        if parsed.kind == "invalid":
+        if parsed.kind == "invalid" or parsed.target is None:
             say(dest, {"text": parsed.message})
             return
-        assert parsed.target is not None
+        admission = options.policy.admit(parsed.target, user=user, channel=channel)
+        if admission.target is None:
+            say(dest, {"text": admission.refusal})
+            return
         try:
             client.reactions_add(channel=channel, timestamp=event["ts"], name=WORKING_REACTION)
         except SlackApiError as err:
             logger.debug("reactions.add refused: %s", err.response.get("error"))
-        check_and_deliver(checker, parsed.target, dest)
+        check_and_deliver(checker, admission.target, dest)
 
     app.event("app_mention")(ack=acknowledge, lazy=[answer])

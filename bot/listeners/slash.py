@@ -3,43 +3,80 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.commands import USAGE, parse
 from bot.listeners.delivery import Destination, check_and_deliver, checking
+from bot.listeners.options import Options
 from bot.service import Checker
+from checks.models import Target
 
 logger = logging.getLogger(__name__)
 
 COMMAND = "/eks504"
+# The decision on a command, made once and read by both the acknowledgement and the check.
+DECISION = "eks504_decision"
 
 
-def register(app: App, checker: Checker) -> None:
-    def acknowledge(ack: Ack, command: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one command: check ``target``, or answer ``reply`` and stop."""
+
+    target: Target | None
+    reply: str
+
+
+def register(app: App, checker: Checker, options: Options) -> None:
+    def decide(
+        command: dict[str, Any],
+        context: BoltContext,
+        next: Any,
+    ) -> None:
+        # A listener middleware runs once per request, before the acknowledgement and the
+        # lazy check are started on their own threads: the rate limit counts it once.
         parsed = parse(command.get("text", ""))
+        user, channel = command.get("user_id"), command.get("channel_id")
         logger.info(
             "%s %s from %s in %s",
             COMMAND,
             parsed.target.ask if parsed.target else parsed.kind,
-            command.get("user_id"),
-            command.get("channel_id"),
+            user,
+            channel,
         )
         if parsed.kind == "help":
-            ack(text=USAGE, response_type="ephemeral")
-        elif parsed.kind == "invalid":
-            ack(text=parsed.message, response_type="ephemeral")
+            decision = Decision(None, USAGE)
+        elif parsed.kind == "invalid" or parsed.target is None:
+            decision = Decision(None, parsed.message)
         else:
-            assert parsed.target is not None
-            ack(text=checking(parsed.target), response_type="ephemeral")
+            admission = options.policy.admit(parsed.target, user=user, channel=channel)
+            if admission.target is None:
+                decision = Decision(None, admission.refusal)
+            else:
+                decision = Decision(admission.target, checking(admission.target))
+        context[DECISION] = decision
+        next()
 
-    def run_check(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        parsed = parse(command.get("text", ""))
-        if parsed.kind != "check" or parsed.target is None:
+    def acknowledge(ack: Ack, context: BoltContext) -> None:
+        decision: Decision = context[DECISION]
+        ack(text=decision.reply, response_type="ephemeral")
+
+    def run_check(
+        command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond
+    ) -> None:
+        decision: Decision | None = context.get(DECISION)
+        if decision is None or decision.target is None:
             return
-        dest = Destination(client=client, channel=command["channel_id"], respond=respond)
-        check_and_deliver(checker, parsed.target, dest)
+        dest = Destination(
+            client=client,
+            channel=command["channel_id"],
+            respond=respond,
+            progress_interval_s=options.progress_interval_s,
+            charts=options.charts,
+        )
+        check_and_deliver(checker, decision.target, dest)
 
-    app.command(COMMAND)(ack=acknowledge, lazy=[run_check])
+    app.command(COMMAND, middleware=[decide])(ack=acknowledge, lazy=[run_check])

@@ -8,6 +8,8 @@ members of its IngressGroup).
 
 from __future__ import annotations
 
+from typing import Any
+
 from checks import kube
 from checks.annotations import roles
 from checks.annotations.judge import Evaluation, evaluate
@@ -129,7 +131,7 @@ def idle_fixes(
     target = obj
     if lb.type == "application" and kind != "ingress":
         target = next((i for i in snapshot.ingresses if kube.ref(i) in roles.refs_of(lb)), obj)
-    base = {
+    base: dict[str, Any] = {
         "kind": str(target.get("kind", "")).lower(),
         "namespace": kube.namespace(target) or "default",
         "name": kube.name(target),

@@ -446,6 +446,30 @@ class NetworkFacts:
         self.network_acls: dict[str, NetworkAcl] = {}
         self.security_groups: dict[str, SecurityGroup] = {}
         self.instances: dict[str, Instance] = {}
+        self.prefix_lists: dict[str, tuple[str, ...]] = {}
+
+
+def fetch_prefix_lists(
+    call: AwsCall, groups: Iterable[SecurityGroup], gaps: list[Gap]
+) -> dict[str, tuple[str, ...]]:
+    """Prefix list id -> the CIDRs it holds, for every list a rule of ``groups`` names.
+
+    A list that cannot be read is left out (with a gap): the rules naming it stay unjudged.
+    """
+    listed = sorted(
+        {pl for g in groups for rule in (*g.ingress, *g.egress) for pl in rule.prefix_list_ids}
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    for prefix_list_id in listed:
+        try:
+            entries = call.pages(
+                "ec2", "get_managed_prefix_list_entries", "Entries", PrefixListId=prefix_list_id
+            )
+        except (AccessError, BackendError) as err:
+            gaps.append(_gap("prefix-lists", prefix_list_id, err))
+            continue
+        found[prefix_list_id] = tuple(str(e["Cidr"]) for e in entries if e.get("Cidr"))
+    return found
 
 
 def fetch_network(
@@ -576,6 +600,7 @@ def fetch_network(
                 )
         except (AccessError, BackendError) as err:
             gaps.append(_gap("security-groups", ",".join(sorted(sg_ids)), err))
+        facts.prefix_lists = fetch_prefix_lists(call, facts.security_groups.values(), gaps)
     return facts
 
 

@@ -28,6 +28,7 @@ from checks.snapshot import Gap, InClusterProxy, KubeObject
 logger = logging.getLogger(__name__)
 
 ELBV2_GROUP = "elbv2.k8s.aws"
+VPC_RESOURCES_GROUP = "vpcresources.k8s.aws"
 
 
 def api_client(connection: Connection) -> k8s.ApiClient:
@@ -88,6 +89,8 @@ class KubeFacts:
     proxies: list[InClusterProxy] = field(default_factory=list)
     ingress_class_params: list[KubeObject] = field(default_factory=list)
     target_group_bindings: list[KubeObject] = field(default_factory=list)
+    security_group_policies: list[KubeObject] = field(default_factory=list)
+    service_accounts: list[KubeObject] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
 
 
@@ -374,6 +377,8 @@ class KubeCollector:
         facts.target_group_bindings = [
             b for b in bindings if (kube.spec(b).get("serviceRef") or {}).get("name") == name
         ]
+        if facts.pods:
+            self._fetch_pod_groups(facts, namespace)
         facts.events = self._optional_list(
             facts,
             "events",
@@ -384,6 +389,35 @@ class KubeCollector:
             namespace,
         )
         return facts
+
+    def _fetch_pod_groups(self, facts: KubeFacts, namespace: str) -> None:
+        """SecurityGroupPolicies (404: the CRD is not installed, so none), and the
+        ServiceAccounts when a policy selects pods by theirs."""
+        facts.security_group_policies = self._optional_list(
+            facts,
+            "securitygrouppolicies",
+            namespace,
+            "SecurityGroupPolicy",
+            f"{VPC_RESOURCES_GROUP}/v1beta1",
+            self.custom.list_namespaced_custom_object,
+            VPC_RESOURCES_GROUP,
+            "v1beta1",
+            namespace,
+            "securitygrouppolicies",
+        )
+        if any(
+            kube.spec(p).get("serviceAccountSelector") is not None
+            for p in facts.security_group_policies
+        ):
+            facts.service_accounts = self._optional_list(
+                facts,
+                "serviceaccounts",
+                namespace,
+                "ServiceAccount",
+                "v1",
+                self.core.list_namespaced_service_account,
+                namespace,
+            )
 
     def _find_proxies(self, facts: KubeFacts) -> list[InClusterProxy]:
         """ingress-nginx controllers in front of the asked Service's Ingresses."""

@@ -70,7 +70,11 @@ def _is_nginx_controller(workload: KubeObject, controller: str, class_name: str)
 
 
 def _split_ref(ref: str, default_ns: str) -> tuple[str, str]:
+    """``NS/NAME`` of a controller argument; the chart writes the namespace as the
+    ``$(POD_NAMESPACE)`` variable, which is the controller's own namespace."""
     ns, _, name = ref.rpartition("/")
+    if ns in ("$(POD_NAMESPACE)", "${POD_NAMESPACE}", "$POD_NAMESPACE"):
+        ns = default_ns
     return (ns or default_ns), name
 
 

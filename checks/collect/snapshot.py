@@ -124,6 +124,10 @@ def collect(
             if tg.target_type == "instance":
                 instance_ids.update(t.id for t in tg.targets)
     sg_ids = {g for lb in lbs for g in lb.security_group_ids}
+    # Pods under a SecurityGroupPolicy carry its groups instead of their node's.
+    for policy in facts.security_group_policies:
+        groups = (kube.spec(policy).get("securityGroups") or {}).get("groupIds") or []
+        sg_ids.update(str(g) for g in groups)
 
     step("metrics", "running")
     step("keep-alive", "running")
@@ -186,6 +190,8 @@ def collect(
         proxies=facts.proxies,
         ingress_class_params=facts.ingress_class_params,
         target_group_bindings=facts.target_group_bindings,
+        security_group_policies=facts.security_group_policies,
+        service_accounts=facts.service_accounts,
         region=call.region,
         load_balancers=lbs,
         metrics=metrics,
@@ -198,6 +204,7 @@ def collect(
         snapshot.network_acls = network.network_acls
         snapshot.security_groups = network.security_groups
         snapshot.instances = network.instances
+        snapshot.prefix_lists = network.prefix_lists
     logger.info(
         "collected %s/%s: %d load balancer(s), %d pod(s), %d gap(s) in %.2f s",
         namespace,

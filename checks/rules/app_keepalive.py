@@ -14,12 +14,12 @@ import logging
 import math
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from checks import kube
 from checks.fixes import fix
-from checks.models import Finding, Fix, Severity, Status
+from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
 from checks.servers import ServerKeepAlive, detect
 from checks.servers import gunicorn as gunicorn_server
@@ -39,6 +39,8 @@ MARGIN_S = 5
 MIN_SUGGESTED_LB_IDLE_S = 10
 # ingress-nginx's documented default for its ConfigMap key upstream-keepalive-timeout.
 INGRESS_NGINX_UPSTREAM_KEEPALIVE_S = 60
+# ...and for keep-alive, how long it keeps an idle client connection (a load balancer's).
+INGRESS_NGINX_CLIENT_KEEPALIVE_S = 75
 INGRESS_NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 CLASSIC_IDLE_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
 ALB_ATTRIBUTES_ANNOTATION = "alb.ingress.kubernetes.io/load-balancer-attributes"
@@ -251,10 +253,14 @@ def judge(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     poolers = []
     for lb in snapshot.load_balancers:
-        if pools_connections(lb):
-            poolers.append(lb_pooler(lb))
-        else:
+        proxy = snapshot.proxy_behind(lb)
+        if not pools_connections(lb):
             logger.debug("%s does not pool connections to targets: not judged", lb.name)
+        elif proxy is not None:
+            # Its connections end at the proxy, whose own keep-alive is what must outlast it.
+            findings.append(_judge_proxy_front(lb, proxy))
+        else:
+            poolers.append(lb_pooler(lb))
     poolers.extend(ingress_nginx_poolers(snapshot))
     groups = _groups(snapshot) if poolers else []
     for pooler in poolers:
@@ -268,6 +274,58 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         if unknown:
             findings.append(_unknown(pooler, unknown))
     return findings
+
+
+def _judge_proxy_front(lb: LoadBalancer, proxy: InClusterProxy) -> Finding:
+    """ingress-nginx's client-side ``keep-alive`` against the load balancer in front of it."""
+    idle, idle_note = lb_idle_timeout(lb)
+    data = (proxy.configmap or {}).get("data") or {}
+    raw = str(data.get("keep-alive", "")).strip().removesuffix("s")
+    cm_ns = kube.namespace(proxy.configmap or proxy.service)
+    cm_name = kube.name(proxy.configmap) if proxy.configmap else "ingress-nginx-controller"
+    if raw.isdigit():
+        value, source = int(raw), f"keep-alive in ConfigMap {cm_ns}/{cm_name}"
+    else:
+        value, source = INGRESS_NGINX_CLIENT_KEEPALIVE_S, "ingress-nginx's default keep-alive"
+    resource = f"ConfigMap {cm_ns}/{cm_name}"
+    evidence = (
+        f"ingress-nginx closes idle client connections after {value} s ({source}); the "
+        f"{lb_label(lb)} reuses them for up to {idle} s{idle_note}",
+    )
+    if value > idle:
+        return Finding(
+            CODE,
+            Status.PASS,
+            Severity.HIGH,
+            f"ingress-nginx keeps idle connections longer than the {lb_label(lb)}.",
+            resource,
+            evidence,
+        )
+    wanted = idle + MARGIN_S
+    return Finding(
+        CODE,
+        Status.FAIL if value < idle else Status.WARN,
+        Severity.HIGH if value < idle else Severity.MEDIUM,
+        f"ingress-nginx closes idle connections after {value} s, "
+        + ("before" if value < idle else "at the same time as")
+        + f" the {lb_label(lb)} stops reusing them at {idle} s.",
+        resource,
+        evidence,
+        (
+            fix(
+                f"Keep idle client connections open for {wanted} s in ingress-nginx",
+                "shell",
+                "keepalive_nginx_configmap.sh.j2",
+                namespace=cm_ns,
+                name=cm_name,
+                key="keep-alive",
+                value=str(wanted),
+                apply=KubePatch(
+                    "ConfigMap", cm_ns, cm_name, "merge", {"data": {"keep-alive": str(wanted)}}
+                ),
+            ),
+        ),
+    )
 
 
 def _judge_group(snapshot: Snapshot, pooler: Pooler, group: _Group) -> Finding:
@@ -388,32 +446,45 @@ def _server_fix(group: _Group, target: int) -> Fix:
     if origin.kind in ("argv", "shell") and server in ("gunicorn", "uvicorn"):
         flag = gunicorn_server.KEEPALIVE_FLAG if server == "gunicorn" else uvicorn_server.FLAG
         joined = origin.text.startswith(flag + "=")
-        return fix(
+        path = f"/spec/template/spec/containers/{group.container_index}/{origin.field}/"
+        path += str(origin.index)
+        value = f"{flag}={target}" if joined else str(target)
+        flag_fix = fix(
             title,
             "shell",
             "keepalive_flag.j2",
             **common,
             in_shell=origin.kind == "shell",
             flag=flag,
-            path=f"/spec/template/spec/containers/{group.container_index}/{origin.field}/"
-            f"{origin.index}",
+            path=path,
             field=origin.field,
             index=origin.index,
-            value=f"{flag}={target}" if joined else str(target),
+            value=value,
         )
+        if origin.kind == "shell" or not owner.patchable or group.container_index < 0:
+            return flag_fix
+        operation = {"op": "replace", "path": path, "value": value}
+        return replace(flag_fix, apply=_owner_patch(owner, "json", [operation]))
     if server in _ENV_SETTING and origin.kind in ("env", "default"):
-        return fix(
+        variable, value = _ENV_SETTING[server], _env_value(server, origin.text, target)
+        env_fix = fix(
             title,
             "shell",
             "keepalive_env.j2",
             **common,
-            variable=_ENV_SETTING[server],
-            value=_env_value(server, origin.text, target),
+            variable=variable,
+            value=value,
             note="Puma reads this variable from version 7; older versions need "
             f"persistent_timeout {target} in config/puma.rb."
             if server == "puma"
             else "",
         )
+        if not owner.patchable or server == "puma":
+            return env_fix
+        # What `kubectl set env` sends: the variable merged by name into the container.
+        container = {"name": keepalive.container, "env": [{"name": variable, "value": value}]}
+        body = {"spec": {"template": {"spec": {"containers": [container]}}}}
+        return replace(env_fix, apply=_owner_patch(owner, "strategic", body))
     setting = _FILE_SETTING.get(server, "")
     return fix(
         title,
@@ -427,6 +498,14 @@ def _server_fix(group: _Group, target: int) -> Fix:
         path=origin.path,
         line=origin.line if origin.kind == "file" else 0,
     )
+
+
+def _owner_patch(owner: Owner, patch_type: str, body: Any) -> KubePatch:
+    return KubePatch(owner.kind, owner.namespace, owner.name, patch_type, body)
+
+
+def _annotation_patch(kind: str, namespace: str, name: str, key: str, value: str) -> KubePatch:
+    return KubePatch(kind, namespace, name, "merge", {"metadata": {"annotations": {key: value}}})
 
 
 def _env_value(server: str, current: str, target: int) -> str:
@@ -448,37 +527,43 @@ def _lb_fixes(snapshot: Snapshot, lb: LoadBalancer, seconds: int) -> list[Fix]:
         service = snapshot.service
         namespace = kube.namespace(service) if service else snapshot.namespace
         name = kube.name(service) if service else snapshot.service_name
-        return [
-            fix(
-                title,
-                "shell",
-                "keepalive_lb_classic.j2",
-                namespace=namespace,
-                service=name,
-                annotation=CLASSIC_IDLE_ANNOTATION,
-                seconds=seconds,
-            )
-        ]
+        classic = fix(
+            title,
+            "shell",
+            "keepalive_lb_classic.j2",
+            namespace=namespace,
+            service=name,
+            annotation=CLASSIC_IDLE_ANNOTATION,
+            seconds=seconds,
+        )
+        patch = _annotation_patch("Service", namespace, name, CLASSIC_IDLE_ANNOTATION, str(seconds))
+        return [replace(classic, apply=patch)]
     served = set(re.split(r"[\s,]+", lb.serves)) if lb.serves else set()
     ingresses = [i for i in snapshot.ingresses if kube.ref(i) in served] or snapshot.ingresses
     if not ingresses:
         return []
-    return [
-        fix(
-            title,
-            "shell",
-            "keepalive_lb_alb.j2",
-            ingresses=[
-                {
-                    "namespace": kube.namespace(i),
-                    "name": kube.name(i),
-                    "value": _alb_attributes(kube.annotations(i), seconds),
-                }
-                for i in ingresses
-            ],
-            annotation=ALB_ATTRIBUTES_ANNOTATION,
-        )
+    targets = [
+        {
+            "namespace": kube.namespace(i),
+            "name": kube.name(i),
+            "value": _alb_attributes(kube.annotations(i), seconds),
+        }
+        for i in ingresses
     ]
+    alb = fix(
+        title,
+        "shell",
+        "keepalive_lb_alb.j2",
+        ingresses=targets,
+        annotation=ALB_ATTRIBUTES_ANNOTATION,
+    )
+    if len(targets) != 1:
+        return [alb]  # one patch per Ingress: not a one-click change
+    only = targets[0]
+    patch = _annotation_patch(
+        "Ingress", only["namespace"], only["name"], ALB_ATTRIBUTES_ANNOTATION, only["value"]
+    )
+    return [replace(alb, apply=patch)]
 
 
 def _alb_attributes(annotations: dict[str, str], seconds: int) -> str:

@@ -8,6 +8,7 @@ that count load-balancer 5XX/504 responses.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from checks import kube, series
 from checks.annotations_idle import (
@@ -21,9 +22,9 @@ from checks.annotations_idle import (
 from checks.fixes import fix
 from checks.links import metric_url
 from checks.metrics_catalog import ELB_5XX_METRICS, LATENCY_METRIC
-from checks.models import Finding, Fix, Severity, Status
+from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
-from checks.snapshot import LoadBalancer, Snapshot
+from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 from checks.thresholds import IDLE_TIMEOUT_MARGIN_S, MAX_IDLE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
@@ -36,21 +37,28 @@ def suggested_timeout(current: int, lb_type: str) -> int:
     return min(-(-doubled // 60) * 60, MAX_IDLE_TIMEOUT_S[lb_type])
 
 
+def _annotation_patch(obj: KubeObject, key: str, value: str) -> KubePatch:
+    body = {"metadata": {"annotations": {key: value}}}
+    kind = str(obj.get("kind", ""))
+    return KubePatch(kind, kube.namespace(obj), kube.name(obj), "merge", body)
+
+
 def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
     fixes: list[Fix] = []
     for obj in served_objects(lb, snapshot.service, snapshot.ingresses):
         if lb.type == "classic":
+            annotate = fix(
+                f"Raise the Classic LB idle timeout to {new} s",
+                "shell",
+                "annotate_idle_timeout.sh.j2",
+                kind="service",
+                namespace=kube.namespace(obj),
+                name=kube.name(obj),
+                key=CLB_IDLE_TIMEOUT,
+                value=str(new),
+            )
             fixes.append(
-                fix(
-                    f"Raise the Classic LB idle timeout to {new} s",
-                    "shell",
-                    "annotate_idle_timeout.sh.j2",
-                    kind="service",
-                    namespace=kube.namespace(obj),
-                    name=kube.name(obj),
-                    key=CLB_IDLE_TIMEOUT,
-                    value=str(new),
-                )
+                replace(annotate, apply=_annotation_patch(obj, CLB_IDLE_TIMEOUT, str(new)))
             )
             fixes.append(
                 fix(
@@ -65,18 +73,17 @@ def _fixes(snapshot: Snapshot, lb: LoadBalancer, new: int) -> tuple[Fix, ...]:
             pairs = parse_attributes(kube.annotations(obj).get(ALB_LB_ATTRIBUTES, ""))
             pairs[ALB_IDLE_KEY] = str(new)
             value = format_attributes(pairs)
-            fixes.append(
-                fix(
-                    f"Raise the ALB idle timeout to {new} s (other attributes kept)",
-                    "shell",
-                    "annotate_idle_timeout.sh.j2",
-                    kind="ingress",
-                    namespace=kube.namespace(obj),
-                    name=kube.name(obj),
-                    key=ALB_LB_ATTRIBUTES,
-                    value=value,
-                )
+            annotate = fix(
+                f"Raise the ALB idle timeout to {new} s (other attributes kept)",
+                "shell",
+                "annotate_idle_timeout.sh.j2",
+                kind="ingress",
+                namespace=kube.namespace(obj),
+                name=kube.name(obj),
+                key=ALB_LB_ATTRIBUTES,
+                value=value,
             )
+            fixes.append(replace(annotate, apply=_annotation_patch(obj, ALB_LB_ATTRIBUTES, value)))
             fixes.append(
                 fix(
                     "The same, to commit with the Ingress manifest",

@@ -7,7 +7,10 @@ included, so the load balancer answers 504 (or marks every target unhealthy).
 
 Evaluated for each load balancer, per zone: clients to the listener and the replies back,
 then the load balancer's subnets to each target's subnet on the traffic and health-check
-ports and the replies back. Traffic inside one subnet crosses no ACL.
+ports and the replies back. Behind a NodePort of a Service with ``externalTrafficPolicy:
+Cluster``, kube-proxy sends part of the connections on from the receiving node's subnet to a
+pod in another subnet, on the pod's port: that leg and its replies are judged too. Traffic
+inside one subnet crosses no ACL.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from checks.netpath import (
     EPHEMERAL_HI,
     EPHEMERAL_LO,
     FORWARD_HOP,
+    PROXY_HOP,
     ClientFlow,
     DeniedRange,
     Flow,
+    ProxyFlow,
 )
 from checks.registry import Check
 from checks.snapshot import NetworkAcl, Snapshot, Subnet
@@ -179,6 +184,47 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
     )
 
 
+def _judge_proxy_flow(snapshot: Snapshot, flow: ProxyFlow, result: _Result) -> None:
+    node_subnet, pod_subnet = flow.node.subnet, flow.pod.subnet
+    if node_subnet is None or pod_subnet is None:
+        missing = flow.node if node_subnet is None else flow.pod
+        result.missing.append(f"the subnet of {missing.label} is not in the snapshot")
+        return
+    where = f"{node_subnet.id} ({node_subnet.az}) -> {pod_subnet.id} ({pod_subnet.az})"
+    if node_subnet.id == pod_subnet.id:
+        result.evaluated.append(f"{PROXY_HOP}: {where}: one subnet, no network ACL crossed")
+        return
+    ok_node, node_acl = _acl(snapshot, node_subnet, result)
+    ok_pod, pod_acl = _acl(snapshot, pod_subnet, result)
+    if not (ok_node and ok_pod):
+        return
+    # Nodes and pods take any address of their subnets: judge the whole subnets.
+    nodes, pods = node_subnet.cidr, pod_subnet.cidr
+    port = (flow.port, flow.port)
+    ephemeral = (EPHEMERAL_LO, EPHEMERAL_HI)
+    name = flow.lb.name
+    what = (
+        f"{' and '.join(flow.purposes)} of {name} from NodePort {flow.node_port}, forwarded "
+        f"to pods in {pod_subnet.id}"
+    )
+
+    _check(result, TRAFFIC, PROXY_HOP, node_acl, node_subnet, True, pods, flow.protocol,
+           port, what, pods, name)  # fmt: skip
+    _check(result, TRAFFIC, PROXY_HOP, pod_acl, pod_subnet, False, nodes, flow.protocol,
+           port, what, nodes, name)  # fmt: skip
+    replies = f"replies from pod port {flow.port} to nodes in {node_subnet.id}"
+    _check(result, EPHEMERAL, PROXY_HOP, pod_acl, pod_subnet, True, nodes, flow.protocol,
+           ephemeral, replies, nodes, name)  # fmt: skip
+    replies = f"replies from pods in {pod_subnet.id} port {flow.port}"
+    _check(result, EPHEMERAL, PROXY_HOP, node_acl, node_subnet, False, pods, flow.protocol,
+           ephemeral, replies, pods, name)  # fmt: skip
+    result.evaluated.append(
+        f"{PROXY_HOP}: {where} [{_acl_label(node_acl)} -> {_acl_label(pod_acl)}] "
+        f"{netpath.protocol_name(flow.protocol)} {flow.port} from {nodes}, "
+        f"replies {EPHEMERAL_LO}-{EPHEMERAL_HI}"
+    )
+
+
 def _tf_name(acl_id: str, egress: bool, rule_number: int) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", acl_id.lower()).strip("_")
     return f"{slug}_{'egress' if egress else 'ingress'}_{rule_number}"
@@ -295,6 +341,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         _judge_client_flow(snapshot, client_flow, result)
     for flow in plan.flows:
         _judge_flow(snapshot, flow, result)
+    for proxy_flow in plan.proxy_flows:
+        _judge_proxy_flow(snapshot, proxy_flow, result)
     logger.debug("network ACLs: %d blocks, %d gaps", len(result.blocks), len(result.missing))
     return [*_findings(snapshot, result, TRAFFIC), *_findings(snapshot, result, EPHEMERAL)]
 

@@ -5,6 +5,12 @@ them out and the target's groups must let them in, from the load balancer's grou
 every address of its subnets (or from the clients, where an NLB keeps the client's address).
 A missing yes silently drops the SYN: connections and health checks time out, targets turn
 unhealthy and clients see 504s. Groups are stateful, so replies need no rule.
+
+A pod selected by a SecurityGroupPolicy is judged by the policy's groups. Behind a NodePort
+of a Service with ``externalTrafficPolicy: Cluster``, the node that receives a connection
+hands it to a pod that may run on another node: the node's groups must let it out and the
+pod's groups (usually the nodes' own, through a rule naming the group itself) let it in, or
+the share of connections sent across nodes times out.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from dataclasses import dataclass
 from checks import netpath
 from checks.fixes import fix
 from checks.models import Finding, Fix, Severity, Status
-from checks.netpath import CLIENT_HOP, FORWARD_HOP, ClientFlow, Flow, SgCoverage
+from checks.netpath import (
+    CLIENT_HOP,
+    FORWARD_HOP,
+    PROXY_HOP,
+    ClientFlow,
+    Flow,
+    ProxyFlow,
+    SgCoverage,
+)
 from checks.registry import Check
 from checks.snapshot import SecurityGroup, Snapshot
 
@@ -27,8 +41,15 @@ logger = logging.getLogger(__name__)
 CODE = "SG_BLOCKS_TRAFFIC"
 SEVERITY = Severity.CRITICAL
 # Collector areas whose loss hides the groups on the path: subnets and VPC, the groups
-# themselves, and the instances that carry the targets' groups.
-_NEEDED_AREAS = ("network", "security-groups", "instances")
+# themselves, the instances that carry the targets' groups, and what says which pods carry
+# groups of their own.
+_NEEDED_AREAS = (
+    "network",
+    "security-groups",
+    "instances",
+    "kubernetes:securitygrouppolicies",
+    "kubernetes:serviceaccounts",
+)
 
 
 @dataclass(frozen=True)
@@ -68,15 +89,30 @@ def _ids(groups: Sequence[SecurityGroup]) -> str:
     return ", ".join(g.id for g in groups)
 
 
-def _unevaluated(coverage: SgCoverage, what: str, result: _Result) -> bool:
+def _unevaluated(snapshot: Snapshot, coverage: SgCoverage, what: str, result: _Result) -> bool:
     """A prefix list might admit what nothing else does: its entries are not known."""
     if coverage.prefix_lists:
+        why = [
+            f"{g.reason}{f' (needs {g.needs})' if g.needs else ''}"
+            for g in snapshot.gaps
+            if g.area == "prefix-lists" and g.resource in coverage.prefix_lists
+        ]
         result.missing.append(
             f"{what} is admitted by no rule, unless prefix list(s) "
             f"{', '.join(coverage.prefix_lists)} hold it; their entries are not in the snapshot"
+            + (f": {'; '.join(dict.fromkeys(why))}" if why else "")
         )
         return True
     return False
+
+
+def _listed(snapshot: Snapshot, coverage: SgCoverage) -> str:
+    """What the prefix lists that were read hold, for the evidence of a block."""
+    held = [
+        f"prefix list {pl} holds {', '.join(snapshot.prefix_lists.get(pl, ())) or 'nothing'}"
+        for pl in coverage.consulted
+    ]
+    return f" ({'; '.join(held)})" if held else ""
 
 
 def _judge_flow(snapshot: Snapshot, flow: Flow, result: _Result) -> None:
@@ -95,31 +131,39 @@ def _judge_flow(snapshot: Snapshot, flow: Flow, result: _Result) -> None:
     if lb_groups:
         peer = target.address or (target.subnet.cidr if target.subnet else "")
         out = netpath.sg_coverage(
-            lb_groups, "egress", proto, peer or None, target.group_ids, flow.port
+            lb_groups,
+            "egress",
+            proto,
+            peer or None,
+            target.group_ids,
+            flow.port,
+            snapshot.prefix_lists,
         )
         what = f"{purposes} from {lb.name} to {target.label} on {proto} {flow.port}"
-        if not out.full and not _unevaluated(out, what, result):
+        if not out.full and not _unevaluated(snapshot, out, what, result):
             line = (
                 f"{where}: no egress rule of {_ids(lb_groups)} (load balancer {lb.name}) admits "
-                f"{purposes} to {target.label} on {proto} {flow.port}"
+                f"{purposes} to {target.label} on {proto} {flow.port}{_listed(snapshot, out)}"
             )
             result.blocks.append(
                 _Block(lb_groups[0], True, proto, flow.port, target.group_ids[0], "", line, lb.name)
             )
 
     peers = netpath.population(source.cidr) if source.clients else source.cidr
-    into = netpath.sg_coverage(target_groups, "ingress", proto, peers, source.group_ids, flow.port)
+    into = netpath.sg_coverage(
+        target_groups, "ingress", proto, peers, source.group_ids, flow.port, snapshot.prefix_lists
+    )
     # Some clients kept out is a policy; no client let in is the fault.
     admitted = into.some if source.clients else into.full
     sender = " or ".join(
         [source.description, *(f"group {g}" for g in source.group_ids)]
     )  # fmt: skip
     what = f"{purposes} to {target.label} on {proto} {flow.port} from {sender}"
-    if not admitted and not _unevaluated(into, what, result):
+    if not admitted and not _unevaluated(snapshot, into, what, result):
         partly = f" (only part of it: {'; '.join(into.via)})" if into.via else ""
         line = (
             f"{where}: no ingress rule of {_ids(target_groups)} on {target.label} admits "
-            f"{purposes} on {proto} {flow.port} from {sender}{partly}"
+            f"{purposes} on {proto} {flow.port} from {sender}{partly}{_listed(snapshot, into)}"
         )
         peer_group = lb.security_group_ids[0] if lb.security_group_ids else ""
         result.blocks.append(
@@ -144,7 +188,9 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
         return
     proto = netpath.protocol_name(flow.protocol)
     clients = netpath.population(flow.client_cidr)
-    into = netpath.sg_coverage(groups, "ingress", proto, clients, (), flow.port)
+    into = netpath.sg_coverage(
+        groups, "ingress", proto, clients, (), flow.port, snapshot.prefix_lists
+    )
     # Inside the VPC, clients may be admitted by their own groups, which we cannot see.
     by_group = lb.scheme != "internet-facing" and any(
         rule.group_ids and netpath.sg_rule_matches(rule, proto, flow.port)
@@ -152,10 +198,10 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
         for rule in group.ingress
     )
     what = f"clients {flow.client_cidr} to listener {flow.port} of {lb.name}"
-    if not (into.some or by_group) and not _unevaluated(into, what, result):
+    if not (into.some or by_group) and not _unevaluated(snapshot, into, what, result):
         line = (
             f"{CLIENT_HOP}, zone {flow.lb_subnet.az}: no ingress rule of {_ids(groups)} admits "
-            f"clients {flow.client_cidr} on {proto} {flow.port}"
+            f"clients {flow.client_cidr} on {proto} {flow.port}{_listed(snapshot, into)}"
         )
         result.blocks.append(
             _Block(groups[0], False, proto, flow.port, "", flow.client_cidr, line, lb.name)
@@ -165,6 +211,55 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
     result.evaluated.append(
         f"{CLIENT_HOP}: clients {flow.client_cidr} admitted on {proto} {flow.port} by "
         f"{_ids(groups)}{note}"
+    )
+
+
+def _judge_proxy_flow(snapshot: Snapshot, flow: ProxyFlow, result: _Result) -> None:
+    node, pod, lb = flow.node, flow.pod, flow.lb
+    proto = netpath.protocol_name(flow.protocol)
+    purposes = " and ".join(flow.purposes)
+    where = f"{PROXY_HOP}, zone {node.zone} -> {pod.zone}"
+    carried = f"{purposes} of {lb.name} that {node.label} received on NodePort {flow.node_port}"
+    node_groups = _groups(snapshot, node.group_ids, node.label, result)
+    pod_groups = _groups(snapshot, pod.group_ids, pod.label, result)
+    if node_groups is None or pod_groups is None:
+        return
+    if not pod_groups or not node_groups:
+        result.missing.append(f"no security group is known for {pod.label} or {node.label}")
+        return
+
+    out = netpath.sg_coverage(
+        node_groups, "egress", proto, pod.address, pod.group_ids, flow.port, snapshot.prefix_lists
+    )
+    what = f"{carried}, forwarded to {pod.label} on {proto} {flow.port}"
+    if not out.full and not _unevaluated(snapshot, out, what, result):
+        line = (
+            f"{where}: no egress rule of {_ids(node_groups)} on {node.label} lets out {carried}, "
+            f"forwarded to {pod.label} on {proto} {flow.port}{_listed(snapshot, out)}"
+        )
+        result.blocks.append(
+            _Block(node_groups[0], True, proto, flow.port, pod.group_ids[0], "", line, lb.name)
+        )
+
+    # The node sends from its own address; nodes come and go within their subnet.
+    peer = node.subnet.cidr if node.subnet else node.address
+    into = netpath.sg_coverage(
+        pod_groups, "ingress", proto, peer, node.group_ids, flow.port, snapshot.prefix_lists
+    )
+    sender = f"{node.label} [{_ids(node_groups)}] in {peer}"
+    what = f"{carried}, forwarded to {pod.label} on {proto} {flow.port} from {sender}"
+    if not into.full and not _unevaluated(snapshot, into, what, result):
+        partly = f" (only part of it: {'; '.join(into.via)})" if into.via else ""
+        line = (
+            f"{where}: no ingress rule of {_ids(pod_groups)} on {pod.label} admits {carried}, "
+            f"forwarded on {proto} {flow.port} from {sender}{partly}{_listed(snapshot, into)}"
+        )
+        result.blocks.append(
+            _Block(pod_groups[0], False, proto, flow.port, node.group_ids[0], "", line, lb.name)
+        )
+    result.evaluated.append(
+        f"{PROXY_HOP}: {node.label} [{_ids(node_groups)}] -> {pod.label} [{_ids(pod_groups)}] "
+        f"{proto} {flow.port} ({purposes} of {lb.name} on NodePort {flow.node_port})"
     )
 
 
@@ -254,6 +349,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         _judge_client_flow(snapshot, client_flow, result)
     for flow in plan.flows:
         _judge_flow(snapshot, flow, result)
+    for proxy_flow in plan.proxy_flows:
+        _judge_proxy_flow(snapshot, proxy_flow, result)
     logger.debug("security groups: %d blocks, %d gaps", len(result.blocks), len(result.missing))
 
     grouped: dict[tuple[str, bool], list[_Block]] = {}

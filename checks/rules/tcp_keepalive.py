@@ -12,12 +12,12 @@ are evidence, not a cause.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from checks import kube
 from checks.fixes import fix
-from checks.models import Finding, Fix, Severity, Status
+from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
 from checks.rules.app_keepalive import Owner, owner_of
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
@@ -96,7 +96,24 @@ def judge(snapshot: Snapshot) -> list[Finding]:
     readings = [read(snapshot, pod) for pod in snapshot.pods]
     findings: list[Finding] = []
     for lb in snapshot.load_balancers:
-        if lb.type == "network":
+        proxy = snapshot.proxy_behind(lb)
+        if lb.type == "network" and proxy is not None:
+            # The NLB's flows end at the proxy's pods, not at the asked Service's.
+            findings.append(
+                Finding(
+                    CODE,
+                    Status.UNKNOWN,
+                    Severity.MEDIUM,
+                    f"The NLB {lb.name}'s flows end at {proxy.kind}; its pods' TCP keepalive "
+                    "settings were not read.",
+                    f"network load balancer {lb.name}",
+                    (
+                        f"{proxy.kind} Service {kube.ref(proxy.service)} is what the NLB "
+                        "targets; the asked Service's pods sit behind it.",
+                    ),
+                )
+            )
+        elif lb.type == "network":
             findings.extend(_judge_nlb(snapshot, lb, readings))
         else:
             findings.append(_evidence_only(lb, readings))
@@ -291,41 +308,48 @@ def _fixes(
         sysctls = [s for s in pod_sysctls(template) if s["name"] != KEEPALIVE_TIME]
         sysctls.append({"name": KEEPALIVE_TIME, "value": str(seconds)})
         patch: dict[str, Any] = {"securityContext": {"sysctls": sysctls}}
-        fixes.append(
-            fix(
-                f"Start TCP keepalive after {seconds} s in the pods",
-                "shell",
-                "sysctl_pod.j2",
-                namespace=owner.namespace,
-                owner_kind=owner.kind,
-                owner_name=owner.name,
-                patchable=owner.patchable,
-                patch={"spec": {"template": {"spec": patch}}},
-                sysctls=sysctls,
-                targets=[f"pod/{kube.name(r.pod)}" for r in group],
-            )
+        body = {"spec": {"template": {"spec": patch}}}
+        pod_fix = fix(
+            f"Start TCP keepalive after {seconds} s in the pods",
+            "shell",
+            "sysctl_pod.j2",
+            namespace=owner.namespace,
+            owner_kind=owner.kind,
+            owner_name=owner.name,
+            patchable=owner.patchable,
+            patch=body,
+            sysctls=sysctls,
+            targets=[f"pod/{kube.name(r.pod)}" for r in group],
         )
+        if owner.patchable:
+            apply = KubePatch(owner.kind, owner.namespace, owner.name, "merge", body)
+            pod_fix = replace(pod_fix, apply=apply)
+        fixes.append(pod_fix)
     longer = value + 60
     service = _service(snapshot, lb)
     ports = [lst.port for lst in lb.listeners if lst.protocol.upper() == "TCP"]
     if longer <= NLB_MAX_IDLE_TIMEOUT_S and service and ports:
-        fixes.append(
-            fix(
-                f"Or give the NLB's TCP listeners an idle timeout of {longer} s",
-                "shell",
-                "sysctl_nlb_idle_timeout.j2",
-                namespace=service[0],
-                service=service[1],
-                annotations=[
-                    (
-                        f"{LISTENER_ATTRIBUTES_ANNOTATION}.TCP-{port}",
-                        f"tcp.idle_timeout.seconds={longer}",
-                    )
-                    for port in ports
-                ],
-                above_default=longer > NLB_DEFAULT_IDLE_TIMEOUT_S,
-            )
+        annotations = [
+            (f"{LISTENER_ATTRIBUTES_ANNOTATION}.TCP-{port}", f"tcp.idle_timeout.seconds={longer}")
+            for port in ports
+        ]
+        above_default = longer > NLB_DEFAULT_IDLE_TIMEOUT_S
+        nlb_fix = fix(
+            f"Or give the NLB's TCP listeners an idle timeout of {longer} s",
+            "shell",
+            "sysctl_nlb_idle_timeout.j2",
+            namespace=service[0],
+            service=service[1],
+            annotations=annotations,
+            above_default=above_default,
         )
+        if not above_default:
+            # Above the default the targets' conntrack timeout must follow: an AWS change too.
+            listeners = {"metadata": {"annotations": dict(annotations)}}
+            nlb_fix = replace(
+                nlb_fix, apply=KubePatch("Service", service[0], service[1], "merge", listeners)
+            )
+        fixes.append(nlb_fix)
     return fixes
 
 

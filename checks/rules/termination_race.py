@@ -15,12 +15,12 @@ import json
 import logging
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from checks import kube, series, topology
 from checks.fixes import fix
-from checks.models import Finding, Fix, Severity, Status
+from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
 from checks.rules.backend_port_mismatch import resolve
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot, TargetGroup
@@ -287,29 +287,29 @@ def _fixes(snapshot: Snapshot, units: list[_Unit], gates_on: bool) -> tuple[Fix,
         if not unit.racy:
             continue
         if unit.workload is not None:
-            kind, name = str(unit.workload.get("kind", "")).lower(), kube.name(unit.workload)
+            api_kind, name = str(unit.workload.get("kind", "")), kube.name(unit.workload)
         elif unit.owner.split("/", 1)[0] in _WORKLOAD_KINDS:
-            kind, name = unit.owner.split("/", 1)
-            kind = kind.lower()
+            api_kind, name = unit.owner.split("/", 1)
         else:
             continue
+        kind = api_kind.lower()
         for sleep_action in (False, True):
             patched = _patch(unit, sleep_action)
             if patched is None:
                 continue
             body, delay, grace = patched
             how = "the sleep action (Kubernetes 1.30+)" if sleep_action else "sleep in the image"
-            fixes.append(
-                fix(
-                    f"Delay SIGTERM {delay} s with {how}, grace {grace} s: {kind}/{name}",
-                    "shell",
-                    "termination_patch.sh.j2",
-                    kind=kind,
-                    namespace=snapshot.namespace,
-                    name=name,
-                    patch=body,
-                )
+            text = fix(
+                f"Delay SIGTERM {delay} s with {how}, grace {grace} s: {kind}/{name}",
+                "shell",
+                "termination_patch.sh.j2",
+                kind=kind,
+                namespace=snapshot.namespace,
+                name=name,
+                patch=body,
             )
+            patch = KubePatch(api_kind, snapshot.namespace, name, "strategic", json.loads(body))
+            fixes.append(replace(text, apply=patch))
     if fixes and not gates_on:
         fixes.append(
             fix(

@@ -493,3 +493,54 @@ def test_to_json_holds_parent_then_replies() -> None:
     assert data["parent"] == messages.parent
     assert data["replies"] == messages.replies
     assert isinstance(messages, SlackMessages)
+
+
+# ---------------------------------------------------------------------------
+# Progress and files
+
+
+def test_progress_message_marks_each_step_waiting_running_or_done() -> None:
+    from bot.render_slack import render_progress
+
+    message = render_progress(
+        Target("shop", "web", "prod"), {"resolving": "done", "metrics": "running"}
+    )
+
+    assert message["text"] == (
+        ":hourglass_flowing_sand: Checking shop/web (cluster prod)… (1/4 steps)"
+    )
+    assert message["blocks"][1]["elements"][0]["text"] == (
+        ":white_check_mark: resolving   :hourglass_flowing_sand: metrics   "
+        ":white_small_square: keep-alive   :white_small_square: network"
+    )
+
+
+def test_evidence_that_fits_goes_in_no_file() -> None:
+    messages = render(
+        report(finding("X", Status.FAIL, evidence=("a", "b"))), cache_hit=False, age_s=0
+    )
+
+    assert messages.files == []
+
+
+def test_evidence_too_long_for_one_message_goes_whole_into_a_file() -> None:
+    evidence = tuple(f"line {i} <&> " + "y" * 2990 for i in range(80))
+    fix = Fix("Raise it", "shell", "kubectl annotate svc web x=1\n")
+    messages = render(
+        report(finding("LONG_ONE", Status.FAIL, evidence=evidence, fixes=(fix,))),
+        cache_hit=False,
+        age_s=0,
+    )
+
+    (upload,) = messages.files
+    reply = messages.replies[0]
+    text = upload.content.decode("utf-8")
+    assert upload.filename == "long_one-evidence.txt"
+    assert all(f"- {line}\n" in text for line in evidence)
+    assert "Fix: Raise it (shell)\nkubectl annotate svc web x=1\n" in text
+    assert_within_limits(reply)
+    shown = json.dumps(reply["blocks"])
+    assert "line 4 &lt;&amp;&gt;" in shown
+    assert "line 5 " not in shown
+    assert "all of it (80 evidence lines, 1 fixes, " in shown
+    assert "kubectl annotate svc web x=1" in shown

@@ -4,7 +4,7 @@ server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -12,6 +12,7 @@ from checks.collect.snapshot import collect
 from checks.errors import AccessError
 from checks.models import Report, Status
 from checks.run import build_report
+from checks.snapshot import Snapshot
 from sandbox.scenario import BUNDLED_DIR, load
 from sandbox.world import World
 
@@ -84,3 +85,56 @@ def test_kubernetes_403_on_the_service_stops_with_the_rbac_verb(world: World) ->
     with pytest.raises(AccessError) as raised:
         collect("api", "orders", world.connection)
     assert "RBAC verb `get` on `services` in namespace api" in str(raised.value)
+
+
+def _collect_bundled(name: str, ask: str, setup: Callable[[World], None] | None = None) -> Snapshot:
+    with World(load(BUNDLED_DIR / name)) as running:
+        assert running.connection is not None
+        if setup is not None:
+            setup(running)
+        namespace, _, service = ask.partition("/")
+        return collect(namespace, service, running.connection)
+
+
+def test_prefix_lists_named_by_collected_groups_are_read_with_their_entries() -> None:
+    snapshot = _collect_bundled("x3-alb-prefix-list-missing-subnet.yaml", "orders/api")
+
+    [prefix_list_id] = snapshot.prefix_lists
+    assert prefix_list_id.startswith("pl-")
+    assert snapshot.prefix_lists[prefix_list_id] == ("10.0.1.0/24", "10.0.2.0/24")
+    assert [g for g in snapshot.gaps if g.area == "prefix-lists"] == []
+
+
+def test_access_denied_on_prefix_list_entries_leaves_the_rule_unknown() -> None:
+    def deny(world: World) -> None:
+        world.aws.inject_error("GetManagedPrefixListEntries", "UnauthorizedOperation", "denied")
+
+    snapshot = _collect_bundled("x3-alb-prefix-list-missing-subnet.yaml", "orders/api", deny)
+    report = build_report(snapshot)
+
+    assert snapshot.prefix_lists == {}
+    status, evidence = _finding(report, "SG_BLOCKS_TRAFFIC")
+    assert status is Status.UNKNOWN
+    assert "the IAM action `ec2:GetManagedPrefixListEntries`" in evidence
+
+
+def test_security_group_policies_and_their_accounts_are_collected_with_real_ids() -> None:
+    snapshot = _collect_bundled("x4-alb-pod-security-group-policy.yaml", "payments/ledger")
+
+    [policy] = snapshot.security_group_policies
+    [group_id] = policy["spec"]["securityGroups"]["groupIds"]
+    assert group_id in snapshot.security_groups
+    assert snapshot.security_groups[group_id].name == "ledger-pods"
+    assert [a["metadata"]["name"] for a in snapshot.service_accounts] == ["ledger"]
+
+
+def test_kubernetes_403_on_security_group_policies_makes_the_groups_unknown() -> None:
+    def forbid(world: World) -> None:
+        assert world.kube is not None
+        world.kube.forbid("list", "securitygrouppolicies.vpcresources.k8s.aws", "payments")
+
+    snapshot = _collect_bundled("x4-alb-pod-security-group-policy.yaml", "payments/ledger", forbid)
+    status, evidence = _finding(build_report(snapshot), "SG_BLOCKS_TRAFFIC")
+
+    assert status is Status.UNKNOWN
+    assert "RBAC verb `list` on `securitygrouppolicies` in namespace payments" in evidence

@@ -9,6 +9,7 @@ default ACL, rule 100 allowing everything, where a scenario names none).
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Any, Literal
 
 from hypothesis import given, settings
@@ -614,3 +615,325 @@ def test_port_gaps_match_brute_force(
     for gap in gaps:
         for port in range(gap.lo, gap.hi + 1):
             assert netpath.acl_decision(acl, egress, protocol, peer, port).entry == gap.entry
+
+
+# ------------------------------------------------------------ managed prefix lists
+
+
+def test_prefix_list_entries_count_as_cidrs_of_the_rule() -> None:
+    listed = group("sg-nodes", (SgRule("tcp", 8000, 8000, prefix_list_ids=("pl-lb",)),))
+    lists = {"pl-lb": ("10.0.1.0/25", "10.0.1.128/25")}
+
+    coverage = netpath.sg_coverage([listed], "ingress", "tcp", "10.0.1.0/24", (), 8000, lists)
+
+    assert coverage == netpath.SgCoverage(
+        True, True, ("sg-nodes (nodes) ingress tcp 8000 from pl-lb",), (), ("pl-lb",)
+    )
+
+
+def test_prefix_list_missing_part_of_the_range_admits_only_some() -> None:
+    listed = group("sg-nodes", (SgRule("tcp", 8000, 8000, prefix_list_ids=("pl-lb",)),))
+
+    coverage = netpath.sg_coverage(
+        [listed], "ingress", "tcp", "10.0.1.0/24", (), 8000, {"pl-lb": ("10.0.1.0/25",)}
+    )
+
+    assert (coverage.full, coverage.some, coverage.prefix_lists) == (False, True, ())
+    assert coverage.consulted == ("pl-lb",)
+
+
+def test_prefix_list_without_entries_in_the_snapshot_stays_unknown() -> None:
+    listed = group("sg-nodes", (SgRule("tcp", 8000, 8000, prefix_list_ids=("pl-lb",)),))
+
+    coverage = netpath.sg_coverage([listed], "ingress", "tcp", "10.0.1.0/24", (), 8000, {})
+
+    assert (coverage.full, coverage.some) == (False, False)
+    assert (coverage.prefix_lists, coverage.consulted) == (("pl-lb",), ())
+
+
+def test_prefix_list_of_a_rule_on_another_port_is_not_consulted() -> None:
+    listed = group("sg-nodes", (SgRule("tcp", 9000, 9000, prefix_list_ids=("pl-lb",)),))
+
+    coverage = netpath.sg_coverage(
+        [listed], "ingress", "tcp", "10.0.1.0/24", (), 8000, {"pl-lb": ("10.0.0.0/16",)}
+    )
+
+    assert coverage == netpath.SgCoverage(False, False)
+
+
+# ------------------------------------------------------- security groups for pods
+
+
+def policy(
+    name: str,
+    group_ids: list[str],
+    pod_selector: dict[str, Any] | None = None,
+    account_selector: dict[str, Any] | None = None,
+    namespace: str = "web",
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"securityGroups": {"groupIds": group_ids}}
+    if pod_selector is not None:
+        spec["podSelector"] = pod_selector
+    if account_selector is not None:
+        spec["serviceAccountSelector"] = account_selector
+    return {
+        "apiVersion": "vpcresources.k8s.aws/v1beta1",
+        "kind": "SecurityGroupPolicy",
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": spec,
+    }
+
+
+def account(name: str, labels: dict[str, str], namespace: str = "web") -> dict[str, Any]:
+    return {
+        "kind": "ServiceAccount",
+        "metadata": {"namespace": namespace, "name": name, "labels": labels},
+    }
+
+
+def labelled_pod(labels: dict[str, str], account_name: str | None = None) -> dict[str, Any]:
+    found = pod("web", "web-1", "10.0.11.14", "ip-10-0-11-20")
+    found["metadata"]["labels"] = labels
+    if account_name is not None:
+        found["spec"]["serviceAccountName"] = account_name
+    return found
+
+
+def sgp_snapshot(
+    policies: list[dict[str, Any]], accounts: list[dict[str, Any]] | None = None
+) -> Snapshot:
+    return Snapshot(
+        namespace="web",
+        service_name="web",
+        security_group_policies=policies,
+        service_accounts=accounts or [],
+    )
+
+
+def test_label_selector_reads_match_labels_and_every_expression_operator() -> None:
+    selector = {
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+            {"key": "canary", "operator": "NotIn", "values": ["true"]},
+            {"key": "team", "operator": "Exists"},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ],
+    }
+    labels = {"app": "web", "tier": "edge", "team": "a"}
+
+    assert netpath.label_selector_matches(selector, labels)
+    assert not netpath.label_selector_matches(selector, {**labels, "tier": "back"})
+    assert not netpath.label_selector_matches(selector, {**labels, "canary": "true"})
+    assert netpath.label_selector_matches(selector, {**labels, "canary": "false"})
+    assert not netpath.label_selector_matches(selector, {"app": "web", "tier": "edge"})
+    assert not netpath.label_selector_matches(selector, {**labels, "legacy": "1"})
+    assert not netpath.label_selector_matches(selector, {**labels, "app": "api"})
+
+
+def test_empty_selector_matches_every_pod_and_an_unknown_operator_none() -> None:
+    assert netpath.label_selector_matches({}, {"app": "web"})
+    assert not netpath.label_selector_matches(
+        {"matchExpressions": [{"key": "app", "operator": "Like", "values": ["w"]}]},
+        {"app": "web"},
+    )
+
+
+def test_policies_that_select_the_pod_add_up_their_groups() -> None:
+    world = sgp_snapshot(
+        [
+            policy("db", ["sg-db", "sg-shared"], {"matchLabels": {"app": "web"}}),
+            policy("cache", ["sg-cache", "sg-shared"], {}),
+            policy("other-app", ["sg-other"], {"matchLabels": {"app": "api"}}),
+            policy("other-namespace", ["sg-x"], {}, namespace="api"),
+        ]
+    )
+
+    found = netpath.pod_policy_groups(world, labelled_pod({"app": "web"}))
+
+    assert found == netpath.PodGroups(("sg-db", "sg-shared", "sg-cache"), ("db", "cache"))
+
+
+def test_policy_with_both_selectors_needs_both_to_match() -> None:
+    both = policy("db", ["sg-db"], {"matchLabels": {"app": "web"}}, {"matchLabels": {"db": "y"}})
+    accounts = [account("web", {"db": "y"}), account("default", {})]
+    world = sgp_snapshot([both], accounts)
+
+    matched = netpath.pod_policy_groups(world, labelled_pod({"app": "web"}, "web"))
+    default_account = netpath.pod_policy_groups(world, labelled_pod({"app": "web"}))
+    other_labels = netpath.pod_policy_groups(world, labelled_pod({"app": "api"}, "web"))
+
+    assert matched == netpath.PodGroups(("sg-db",), ("db",))
+    assert default_account == netpath.PodGroups((), ())
+    assert other_labels == netpath.PodGroups((), ())
+
+
+def test_policy_without_selector_or_groups_is_ignored_like_the_controller_does() -> None:
+    world = sgp_snapshot([policy("no-selector", ["sg-a"]), policy("no-groups", [], {})])
+
+    assert netpath.pod_policy_groups(world, labelled_pod({"app": "web"})) == netpath.PodGroups(
+        (), ()
+    )
+
+
+def test_host_network_pod_keeps_the_node_groups() -> None:
+    host = labelled_pod({"app": "web"})
+    host["spec"]["hostNetwork"] = True
+
+    found = netpath.pod_policy_groups(sgp_snapshot([policy("all", ["sg-a"], {})]), host)
+
+    assert found == netpath.PodGroups((), ())
+
+
+def test_service_account_selector_without_the_account_is_unknown() -> None:
+    world = sgp_snapshot([policy("db", ["sg-db"], None, {"matchLabels": {"db": "y"}})])
+
+    found = netpath.pod_policy_groups(world, labelled_pod({"app": "web"}, "web"))
+
+    assert found == netpath.PodGroups(
+        (),
+        (),
+        "ServiceAccount web/web of pod web-1 is not in the snapshot, so whether "
+        "SecurityGroupPolicy db gives the pod its own security groups is unknown",
+    )
+
+
+# ----------------------------------------------------------------- kube-proxy hop
+
+NODES_1A = subnet("subnet-nodes-a", "10.0.11.0/24", "us-east-1a")
+NODES_1B = subnet("subnet-nodes-b", "10.0.12.0/24", "us-east-1b")
+NODE_A = Instance("i-0a", NODES_1A.id, "10.0.11.20", "us-east-1a", ("sg-nodes",))
+NODE_B = Instance("i-0b", NODES_1B.id, "10.0.12.40", "us-east-1b", ("sg-nodes",))
+
+
+def node_port_world(
+    nodes: SecurityGroup,
+    policy_name: str | None = "Cluster",
+    target_port: int | str = 8080,
+    acls: list[NetworkAcl] | None = None,
+    subnets: tuple[Subnet, Subnet] = (NODES_1A, NODES_1B),
+) -> Snapshot:
+    """An ALB on NodePort 30780 of both nodes; one ready pod on each node, port 8080."""
+    alb = group("sg-alb", (sg_tcp("80", ("0.0.0.0/0",)),))
+    tg = target_group("tg-web", "instance", "HTTP", 30780, [NODE_A.id, NODE_B.id])
+    lb = LoadBalancer(
+        "k8s-web",
+        "application",
+        "k8s-web.example",
+        "internet-facing",
+        "vpc-1",
+        (PUBLIC_A.id, PUBLIC_B.id),
+        ("sg-alb",),
+        {},
+        (Listener(80, "HTTP", target_group_arns=(tg.arn,)),),
+        target_groups=(tg,),
+    )
+    node_a = Instance(NODE_A.id, subnets[0].id, "10.0.11.20", subnets[0].az, ("sg-nodes",))
+    node_b = Instance(NODE_B.id, subnets[1].id, "10.0.12.40", subnets[1].az, ("sg-nodes",))
+    pods = [
+        pod("web", "web-a", "10.0.11.14", "ip-10-0-11-20"),
+        pod("web", "web-b", "10.0.12.15", "ip-10-0-12-40"),
+    ]
+    for each in pods:
+        each["spec"]["containers"] = [
+            {"name": "web", "ports": [{"name": "http", "containerPort": 8080}]}
+        ]
+    nodes_k8s = [
+        node("ip-10-0-11-20", "us-east-1a", NODE_A.id),
+        node("ip-10-0-12-40", "us-east-1b", NODE_B.id),
+    ]
+    world = snapshot(
+        lb,
+        [PUBLIC_A, PUBLIC_B, *dict.fromkeys(subnets)],
+        [alb, nodes],
+        [node_a, node_b],
+        acls,
+        pods,
+        nodes_k8s,
+    )
+    spec: dict[str, Any] = {
+        "type": "NodePort",
+        "ports": [{"port": 80, "targetPort": target_port, "nodePort": 30780, "protocol": "TCP"}],
+    }
+    if policy_name is not None:
+        spec["externalTrafficPolicy"] = policy_name
+    world.service = {"kind": "Service", "metadata": {"namespace": "web", "name": "web"}}
+    world.service["spec"] = spec
+    return world
+
+
+def hops(world: Snapshot) -> list[tuple[str, str, int, int, tuple[str, ...]]]:
+    return sorted(
+        (f.node.label, f.pod.label, f.node_port, f.port, f.purposes)
+        for f in netpath.plan(world).proxy_flows
+    )
+
+
+OPEN_NODES = group("sg-nodes", (sg_tcp("30000-32767", groups=("sg-alb",)),))
+
+
+def test_node_port_of_a_cluster_policy_service_leads_to_pods_on_the_other_node() -> None:
+    expected = [
+        ("instance i-0a", "pod web/web-b (10.0.12.15) on i-0b", 30780, 8080,
+         ("traffic", "health check")),
+        ("instance i-0b", "pod web/web-a (10.0.11.14) on i-0a", 30780, 8080,
+         ("traffic", "health check")),
+    ]  # fmt: skip
+
+    assert hops(node_port_world(OPEN_NODES)) == expected
+    assert hops(node_port_world(OPEN_NODES, policy_name=None)) == expected
+
+
+def test_named_target_port_is_read_from_the_pod() -> None:
+    assert {h[3] for h in hops(node_port_world(OPEN_NODES, target_port="http"))} == {8080}
+
+
+def test_unknown_named_target_port_is_a_gap() -> None:
+    world = node_port_world(OPEN_NODES, target_port="metrics")
+
+    result = netpath.plan(world)
+
+    assert result.proxy_flows == []
+    assert list(dict.fromkeys(result.missing)) == [
+        f"targetPort metrics of Service web/web is not a port of pod {name}, so the node -> pod "
+        "leg cannot be judged"
+        for name in ("web-b", "web-a")
+    ]
+
+
+def test_local_policy_keeps_node_port_traffic_on_the_node() -> None:
+    assert hops(node_port_world(OPEN_NODES, policy_name="Local")) == []
+
+
+def test_pods_behind_ip_targets_have_no_kube_proxy_hop() -> None:
+    world = node_port_world(OPEN_NODES)
+    lb = world.load_balancers[0]
+    tg = target_group("tg-ip", "ip", "HTTP", 8080, ["10.0.11.14", "10.0.12.15"])
+    world.load_balancers = [replace(lb, target_groups=(tg,))]
+
+    assert netpath.plan(world).proxy_flows == []
+
+
+def test_unready_pods_get_no_forwarded_traffic() -> None:
+    world = node_port_world(OPEN_NODES)
+    world.pods[1]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+
+    assert hops(world) == [
+        ("instance i-0b", "pod web/web-a (10.0.11.14) on i-0a", 30780, 8080,
+         ("traffic", "health check")),
+    ]  # fmt: skip
+
+
+def test_pod_under_a_policy_is_a_target_with_the_policy_groups() -> None:
+    world = node_port_world(OPEN_NODES)
+    world.pods[1]["metadata"]["labels"] = {"app": "web"}
+    world.security_group_policies = [policy("web-db", ["sg-web-pods"], {})]
+
+    flows = netpath.plan(world).proxy_flows
+
+    pod_b = next(f.pod for f in flows if f.pod.address == "10.0.12.15")
+    assert pod_b.group_ids == ("sg-web-pods",)
+    assert pod_b.label == (
+        "pod web/web-b (10.0.12.15) on i-0b (groups of SecurityGroupPolicy web-db)"
+    )
+    assert (pod_b.kind, pod_b.instance_id) == ("ip", "i-0b")

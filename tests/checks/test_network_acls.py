@@ -17,9 +17,13 @@ from checks.snapshot import (
     Subnet,
 )
 from tests.checks.test_netpath import (
+    NODES_1A,
+    NODES_1B,
+    OPEN_NODES,
     PUBLIC_A,
     allow_all_acl,
     group,
+    node_port_world,
     sg_all,
     subnet,
     target_group,
@@ -352,3 +356,89 @@ def test_without_client_ip_preservation_the_lb_subnet_is_the_source() -> None:
     findings = network_acls.judge(nlb_world(VPC_ONLY_NODES, preserve="false"))
 
     assert statuses(findings) == ALL_PASS
+
+
+# ----------------------------------------------------------------- kube-proxy hop
+
+
+def nodes_acl(*entries: AclEntry) -> NetworkAcl:
+    """The ACL of both node subnets: the NodePorts from the load balancer subnets, replies."""
+    return acl(
+        "acl-nodes",
+        tcp(100, False, "30000-32767", "10.0.0.0/22"),
+        tcp(100, True, "1024-65535", "10.0.0.0/22"),
+        *entries,
+    )
+
+
+def split_nodes_world(nodes: NetworkAcl) -> Snapshot:
+    subnets = (
+        replace(NODES_1A, network_acl_id=nodes.id),
+        replace(NODES_1B, network_acl_id=nodes.id),
+    )
+    return node_port_world(OPEN_NODES, acls=[nodes], subnets=subnets)
+
+
+def test_node_acl_without_node_to_node_rules_blocks_the_kube_proxy_hop() -> None:
+    findings = network_acls.judge(split_nodes_world(nodes_acl()))
+
+    outbound, inbound = [f for f in findings if f.code == "NACL_BLOCKS_TRAFFIC"]
+    assert (outbound.status, inbound.status) == (Status.FAIL, Status.FAIL)
+    assert outbound.summary == (
+        "Network ACL acl-nodes drops outbound traffic of k8s-web on port(s) 8080."
+    )
+    assert outbound.evidence == (
+        "node -> pod (kube-proxy), zone us-east-1a: acl-nodes on subnet-nodes-a 10.0.11.0/24 in "
+        "us-east-1a outbound to 10.0.12.0/24 tcp 8080 (traffic and health check of k8s-web from "
+        "NodePort 30780, forwarded to pods in subnet-nodes-b) is denied by Rule * | All traffic "
+        "| All | All | 0.0.0.0/0 | Deny (no rule allows it; implicit deny)",
+        "node -> pod (kube-proxy), zone us-east-1b: acl-nodes on subnet-nodes-b 10.0.12.0/24 in "
+        "us-east-1b outbound to 10.0.11.0/24 tcp 8080 (traffic and health check of k8s-web from "
+        "NodePort 30780, forwarded to pods in subnet-nodes-a) is denied by Rule * | All traffic "
+        "| All | All | 0.0.0.0/0 | Deny (no rule allows it; implicit deny)",
+    )
+    assert inbound.evidence[0] == (
+        "node -> pod (kube-proxy), zone us-east-1b: acl-nodes on subnet-nodes-b 10.0.12.0/24 in "
+        "us-east-1b inbound from 10.0.11.0/24 tcp 8080 (traffic and health check of k8s-web "
+        "from NodePort 30780, forwarded to pods in subnet-nodes-b) is denied by Rule * | All "
+        "traffic | All | All | 0.0.0.0/0 | Deny (no rule allows it; implicit deny)"
+    )
+    cli = outbound.fixes[0].text
+    assert "--port-range From=8080,To=8080 \\\n  --cidr-block 10.0.12.0/24 \\\n" in cli
+    assert "--port-range From=8080,To=8080 \\\n  --cidr-block 10.0.11.0/24 \\\n" in cli
+    replies = [f for f in findings if f.code == "NACL_BLOCKS_EPHEMERAL"]
+    assert {f.status for f in replies} == {Status.FAIL}
+    assert (
+        "node -> pod (kube-proxy), zone us-east-1a: acl-nodes on subnet-nodes-a 10.0.11.0/24 in "
+        "us-east-1a inbound from 10.0.12.0/24 tcp 1024-65535 (replies from pods in "
+        "subnet-nodes-b port 8080) is denied by Rule * | All traffic | All | All | 0.0.0.0/0 | "
+        "Deny (no rule allows it; implicit deny)"
+    ) in [line for f in replies for line in f.evidence]
+
+
+def test_node_acl_open_between_node_subnets_passes_the_kube_proxy_hop() -> None:
+    between = (
+        AclEntry(200, False, "-1", "10.0.8.0/21", "allow"),
+        AclEntry(200, True, "-1", "10.0.8.0/21", "allow"),
+    )
+
+    findings = network_acls.judge(split_nodes_world(nodes_acl(*between)))
+
+    assert statuses(findings) == ALL_PASS
+    assert (
+        "node -> pod (kube-proxy): subnet-nodes-a (us-east-1a) -> subnet-nodes-b (us-east-1b) "
+        "[acl-nodes -> acl-nodes] tcp 8080 from 10.0.11.0/24, replies 1024-65535"
+    ) in only(findings, "NACL_BLOCKS_TRAFFIC").evidence
+
+
+def test_nodes_of_one_subnet_cross_no_acl_on_the_kube_proxy_hop() -> None:
+    one = subnet("subnet-nodes", "10.0.8.0/21", "us-east-1a", "acl-nodes")
+    world = node_port_world(OPEN_NODES, acls=[nodes_acl()], subnets=(one, one))
+
+    findings = network_acls.judge(world)
+
+    assert statuses(findings) == ALL_PASS
+    assert (
+        "node -> pod (kube-proxy): subnet-nodes (us-east-1a) -> subnet-nodes (us-east-1a): "
+        "one subnet, no network ACL crossed"
+    ) in only(findings, "NACL_BLOCKS_TRAFFIC").evidence

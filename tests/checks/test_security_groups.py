@@ -18,11 +18,15 @@ from checks.snapshot import (
     TargetHealth,
 )
 from tests.checks.test_netpath import (
+    OPEN_NODES,
     PUBLIC_A,
     PUBLIC_B,
+    account,
     group,
     node,
+    node_port_world,
     pod,
+    policy,
     sg_all,
     sg_tcp,
     subnet,
@@ -315,3 +319,203 @@ def test_pod_ip_without_a_pod_falls_back_to_the_instance_of_its_subnet() -> None
 
     assert flow.target.label == "target 10.0.11.14 on i-0node"
     assert flow.target.subnet == NODES_A
+
+
+# ------------------------------------------------------------ managed prefix lists
+
+LISTED_NODES = group("sg-nodes", (SgRule("tcp", 8000, 8000, prefix_list_ids=("pl-0lb",)),))
+
+
+def test_prefix_list_holding_the_lb_subnet_admits_it() -> None:
+    world = alb_world(LISTED_NODES)
+    world.prefix_lists = {"pl-0lb": ("10.0.1.0/24", "10.0.2.0/24")}
+
+    finding = only(security_groups.judge(world))
+
+    assert finding.status is Status.PASS
+
+
+def test_prefix_list_without_the_lb_subnet_fails_and_shows_what_it_holds() -> None:
+    world = alb_world(LISTED_NODES)
+    world.prefix_lists = {"pl-0lb": ("10.0.2.0/24", "10.0.3.0/24")}
+
+    fail = only(security_groups.judge(world))
+
+    assert fail.status is Status.FAIL
+    assert fail.evidence == (
+        "load balancer -> target, zone us-east-1a: no ingress rule of sg-nodes on pod web/web-1 "
+        "(10.0.11.14) on i-0node admits traffic and health check on tcp 8000 from load balancer "
+        "subnet 10.0.1.0/24 or group sg-alb (prefix list pl-0lb holds 10.0.2.0/24, 10.0.3.0/24)",
+    )
+    assert '"UserIdGroupPairs":[{"GroupId":"sg-alb"' in fail.fixes[0].text
+
+
+def test_unreadable_prefix_list_is_unknown_with_the_permission_needed() -> None:
+    world = alb_world(LISTED_NODES)
+    world.gaps.append(
+        Gap(
+            "prefix-lists",
+            "pl-0lb",
+            "AWS refused ec2:GetManagedPrefixListEntries (UnauthorizedOperation).",
+            "the IAM action `ec2:GetManagedPrefixListEntries`",
+        )
+    )
+
+    finding = only(security_groups.judge(world))
+
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence == (
+        "traffic and health check to pod web/web-1 (10.0.11.14) on i-0node on tcp 8000 from "
+        "load balancer subnet 10.0.1.0/24 or group sg-alb is admitted by no rule, unless prefix "
+        "list(s) pl-0lb hold it; their entries are not in the snapshot: AWS refused "
+        "ec2:GetManagedPrefixListEntries (UnauthorizedOperation). (needs the IAM action "
+        "`ec2:GetManagedPrefixListEntries`)",
+    )
+
+
+# ------------------------------------------------------- security groups for pods
+
+TRUSTING_NODES = group("sg-nodes", (sg_tcp("8000", groups=("sg-alb",)),))
+
+
+def test_pod_under_a_policy_is_judged_by_the_policy_group_not_the_node_group() -> None:
+    world = alb_world(TRUSTING_NODES)
+    world.security_groups["sg-web-pods"] = group("sg-web-pods", (sg_all(groups=("sg-web-pods",)),))
+    world.pods[0]["metadata"]["labels"] = {"app": "web"}
+    world.security_group_policies = [
+        policy("web-db", ["sg-web-pods"], {"matchLabels": {"app": "web"}})
+    ]
+
+    fail = only(security_groups.judge(world))
+
+    assert fail.status is Status.FAIL
+    assert fail.resource == "sg-web-pods"
+    assert fail.evidence == (
+        "load balancer -> target, zone us-east-1a: no ingress rule of sg-web-pods on pod "
+        "web/web-1 (10.0.11.14) on i-0node (groups of SecurityGroupPolicy web-db) admits "
+        "traffic and health check on tcp 8000 from load balancer subnet 10.0.1.0/24 or group "
+        "sg-alb",
+    )
+    assert "--group-id sg-web-pods" in fail.fixes[0].text
+
+
+def test_policy_group_that_admits_the_lb_passes_though_the_node_group_would_not() -> None:
+    world = alb_world(group("sg-nodes", ()))
+    world.security_groups["sg-web-pods"] = group(
+        "sg-web-pods", (sg_tcp("8000", groups=("sg-alb",)),)
+    )
+    world.pods[0]["metadata"]["labels"] = {"app": "web"}
+    world.security_group_policies = [policy("web-db", ["sg-web-pods"], {})]
+
+    assert only(security_groups.judge(world)).status is Status.PASS
+
+
+def test_policy_selecting_by_service_account_labels_applies() -> None:
+    world = alb_world(TRUSTING_NODES)
+    world.security_groups["sg-web-pods"] = group("sg-web-pods", ())
+    world.pods[0]["spec"]["serviceAccountName"] = "web"
+    world.security_group_policies = [
+        policy("web-db", ["sg-web-pods"], None, {"matchLabels": {"db": "yes"}})
+    ]
+    world.service_accounts = [account("web", {"db": "yes"})]
+
+    assert only(security_groups.judge(world)).resource == "sg-web-pods"
+
+    world.service_accounts = [account("web", {"db": "no"})]
+    assert only(security_groups.judge(world)).status is Status.PASS
+
+
+def test_policy_group_missing_from_the_snapshot_is_unknown() -> None:
+    world = alb_world(TRUSTING_NODES)
+    world.security_group_policies = [policy("web-db", ["sg-web-pods"], {})]
+
+    finding = only(security_groups.judge(world))
+
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence == (
+        "security group(s) sg-web-pods of pod web/web-1 (10.0.11.14) on i-0node (groups of "
+        "SecurityGroupPolicy web-db) not in the snapshot",
+    )
+
+
+def test_unreadable_policies_make_the_check_unknown() -> None:
+    world = alb_world(TRUSTING_NODES)
+    world.gaps.append(
+        Gap(
+            "kubernetes:securitygrouppolicies",
+            "securitygrouppolicies in web",
+            "Kubernetes refused to list securitygrouppolicies in namespace web: forbidden.",
+            "RBAC verb `list` on `securitygrouppolicies` in namespace web",
+        )
+    )
+
+    finding = only(security_groups.judge(world))
+
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence[1] == (
+        "needs RBAC verb `list` on `securitygrouppolicies` in namespace web"
+    )
+
+
+# ----------------------------------------------------------------- kube-proxy hop
+
+
+def test_node_group_without_a_rule_for_the_pod_port_blocks_the_kube_proxy_hop() -> None:
+    fail = only(security_groups.judge(node_port_world(OPEN_NODES)))
+
+    assert fail.status is Status.FAIL
+    assert fail.resource == "sg-nodes"
+    assert fail.summary == (
+        "Security group sg-nodes (nodes) never lets in traffic of k8s-web on tcp 8080."
+    )
+    assert fail.evidence == (
+        "node -> pod (kube-proxy), zone us-east-1a -> us-east-1b: no ingress rule of sg-nodes "
+        "on pod web/web-b (10.0.12.15) on i-0b admits traffic and health check of k8s-web that "
+        "instance i-0a received on NodePort 30780, forwarded on tcp 8080 from instance i-0a "
+        "[sg-nodes] in 10.0.11.0/24",
+        "node -> pod (kube-proxy), zone us-east-1b -> us-east-1a: no ingress rule of sg-nodes "
+        "on pod web/web-a (10.0.11.14) on i-0a admits traffic and health check of k8s-web that "
+        "instance i-0b received on NodePort 30780, forwarded on tcp 8080 from instance i-0b "
+        "[sg-nodes] in 10.0.12.0/24",
+    )
+    cli = fail.fixes[0].text
+    assert "--group-id sg-nodes \\\n" in cli
+    assert '"FromPort":8080,"ToPort":8080,"UserIdGroupPairs":[{"GroupId":"sg-nodes"' in cli
+
+
+def test_self_rule_of_the_node_group_admits_the_kube_proxy_hop() -> None:
+    nodes = group("sg-nodes", (*OPEN_NODES.ingress, sg_all(groups=("sg-nodes",))))
+
+    finding = only(security_groups.judge(node_port_world(nodes)))
+
+    assert finding.status is Status.PASS
+    assert finding.evidence[-1] == (
+        "node -> pod (kube-proxy): instance i-0b [sg-nodes] -> pod web/web-a (10.0.11.14) on "
+        "i-0a [sg-nodes] tcp 8080 (traffic and health check of k8s-web on NodePort 30780)"
+    )
+
+
+def test_node_group_that_lets_nothing_out_to_the_pod_port_fails_on_egress() -> None:
+    nodes = group(
+        "sg-nodes",
+        (*OPEN_NODES.ingress, sg_all(groups=("sg-nodes",))),
+        (sg_tcp("443", ("0.0.0.0/0",)),),
+    )
+
+    fail = only(security_groups.judge(node_port_world(nodes)))
+
+    assert (fail.resource, fail.status) == ("sg-nodes", Status.FAIL)
+    assert fail.summary == (
+        "Security group sg-nodes (nodes) never lets out traffic of k8s-web on tcp 8080."
+    )
+    assert fail.evidence[0] == (
+        "node -> pod (kube-proxy), zone us-east-1a -> us-east-1b: no egress rule of sg-nodes on "
+        "instance i-0a lets out traffic and health check of k8s-web that instance i-0a received "
+        "on NodePort 30780, forwarded to pod web/web-b (10.0.12.15) on i-0b on tcp 8080"
+    )
+
+
+def test_local_policy_needs_no_node_to_node_rule() -> None:
+    finding = only(security_groups.judge(node_port_world(OPEN_NODES, policy_name="Local")))
+
+    assert finding.status is Status.PASS

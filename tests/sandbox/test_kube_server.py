@@ -226,6 +226,7 @@ def test_discovery_names_the_served_groups(s2: tuple[KubeApiServer, client.ApiCl
         "networking.k8s.io",
         "discovery.k8s.io",
         "elbv2.k8s.aws",
+        "vpcresources.k8s.aws",
     }
     assert {r.name for r in networking.resources} >= {"ingresses", "ingressclasses"}
     exec_resource = next(r for r in core.resources if r.name == "pods/exec")

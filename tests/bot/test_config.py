@@ -1,0 +1,249 @@
+"""The configuration file, the policy it drives, and one checker per configured cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cache import MemoryCache
+from bot.cli import build_parser
+from bot.clusters import ClusterRouter, UnknownClusterError, checkers_from_config
+from bot.config import (
+    BotConfig,
+    ChannelConfig,
+    ClusterConfig,
+    ConfigError,
+    RateLimits,
+    config_from_env,
+    load_config,
+    parse_config,
+)
+from bot.guard import MemoryRateLimiter
+from bot.policy import Policy
+from bot.service import CheckOutcome, LiveChecker, Progress
+from checks.collect.settings import Connection
+from checks.models import Report, Target
+
+CONFIG = """
+clusters:
+  prod:
+    context: arn:aws:eks:eu-west-1:111122223333:cluster/prod
+    region: eu-west-1
+    role_arn: arn:aws:iam::111122223333:role/eks504-reader
+  staging: {context: staging, region: eu-west-1, aws_profile: stage}
+default_cluster: prod
+channels:
+  C0SHOP:
+    default_cluster: staging
+    namespaces: [shop, "payments-*"]
+rate_limits: {per_user: 3, per_channel: 9, window_s: 120}
+apply: {allowed_users: [U1]}
+"""
+
+
+def test_config_file_is_read_into_typed_settings(tmp_path: Path) -> None:
+    path = tmp_path / "eks504.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+
+    config = load_config(path)
+
+    assert config == BotConfig(
+        clusters={
+            "prod": ClusterConfig(
+                name="prod",
+                context="arn:aws:eks:eu-west-1:111122223333:cluster/prod",
+                region="eu-west-1",
+                role_arn="arn:aws:iam::111122223333:role/eks504-reader",
+            ),
+            "staging": ClusterConfig(
+                name="staging", context="staging", region="eu-west-1", aws_profile="stage"
+            ),
+        },
+        default_cluster="prod",
+        channels={
+            "C0SHOP": ChannelConfig(default_cluster="staging", namespaces=("shop", "payments-*"))
+        },
+        rate_limits=RateLimits(per_user=3, per_channel=9, window_s=120),
+        apply={"allowed_users": ["U1"]},
+    )
+    assert config_from_env({"EKS504_CONFIG": str(path)}) == config
+    assert config_from_env({}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "clusters: {prod: {region: 3}}",
+            "The configuration is wrong at clusters.prod.region: expected a non-empty string, "
+            "got 3.",
+        ),
+        (
+            "clusters: {prod: {regoin: eu-west-1}}",
+            "The configuration is wrong at clusters.prod: unknown key(s) regoin; expected some "
+            "of aws_endpoint_url, aws_profile, context, kubeconfig, region, role_arn.",
+        ),
+        (
+            "clusters: {prod: {role_arn: 'arn:aws:iam::1:user/me'}}",
+            "The configuration is wrong at clusters.prod.role_arn: 'arn:aws:iam::1:user/me' is "
+            "not an IAM role ARN.",
+        ),
+        (
+            "clusters: {prod: {}}\nchannels: {C1: {default_cluster: dev}}",
+            "The configuration is wrong at channels.C1.default_cluster: 'dev' is not one of the "
+            "clusters.",
+        ),
+        (
+            "channels: {general: {}}",
+            "The configuration is wrong at channels.general: a channel is named by its ID, such "
+            "as C0123456789.",
+        ),
+        (
+            "channels: {C1: {namespaces: [Shop]}}",
+            "The configuration is wrong at channels.C1.namespaces[0]: 'Shop' is not a namespace "
+            "name or pattern (such as shop-*).",
+        ),
+        (
+            "rate_limits: {per_user: -1}",
+            "The configuration is wrong at rate_limits.per_user: expected a whole number of at "
+            "least 0, got -1.",
+        ),
+        (
+            "- just a list",
+            "The configuration is wrong at the top level: expected a mapping, got list.",
+        ),
+    ],
+)
+def test_config_mistakes_say_where_and_what(text: str, message: str) -> None:
+    import yaml
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_load(text))
+
+    assert caught.value.message == message
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+
+    assert caught.value.message.startswith(f"Cannot read the configuration file {tmp_path}")
+
+
+def test_serve_builds_one_checker_per_configured_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("EKS504_AWS_ENDPOINT_URL", raising=False)
+
+    config = parse_config(yaml.safe_load(CONFIG))
+
+    router = checkers_from_config(config, MemoryCache(), ttl_s=60, window_s=1800)
+
+    assert router.names == ("prod", "staging")
+    assert router.default == "prod"
+    prod = router._checkers["prod"]
+    assert isinstance(prod, LiveChecker)
+    assert prod.connection == Connection(
+        context="arn:aws:eks:eu-west-1:111122223333:cluster/prod",
+        region="eu-west-1",
+        role_arn="arn:aws:iam::111122223333:role/eks504-reader",
+        cluster="prod",
+    )
+    assert (prod.ttl_s, prod.window_s) == (60, 1800)
+
+
+def test_serve_takes_a_host_and_a_free_port() -> None:
+    args = build_parser().parse_args(["serve", "--http", "0", "--host", "127.0.0.1"])
+
+    assert (args.http, args.host) == (0, "127.0.0.1")
+
+
+# ---------------------------------------------------------------------------
+# Routing to clusters
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.targets: list[Target] = []
+
+    def check(
+        self, target: Target, *, fresh: bool = False, progress: Progress | None = None
+    ) -> CheckOutcome:
+        self.targets.append(target)
+        return CheckOutcome(Report(target=target, load_balancers=[], findings=[]))
+
+
+def test_router_sends_each_target_to_its_clusters_checker() -> None:
+    prod, staging = Recorder(), Recorder()
+    router = ClusterRouter({"prod": prod, "staging": staging}, default="prod")
+
+    router.check(Target("shop", "web"))
+    router.check(Target("shop", "web", "staging"))
+
+    assert prod.targets == [Target("shop", "web", "prod")]
+    assert staging.targets == [Target("shop", "web", "staging")]
+
+
+def test_router_refuses_an_unknown_cluster() -> None:
+    router = ClusterRouter({"prod": Recorder()})
+
+    with pytest.raises(UnknownClusterError) as caught:
+        router.check(Target("shop", "web", "dev"))
+
+    assert str(caught.value) == "There is no cluster named dev. Known clusters: prod."
+
+
+# ---------------------------------------------------------------------------
+# Policy
+
+
+def test_several_clusters_without_a_default_ask_which_one() -> None:
+    policy = Policy(BotConfig(), clusters=("prod", "staging"))
+
+    admission = policy.admit(Target("shop", "web"), user="U1", channel="C1")
+
+    assert admission.target is None
+    assert admission.refusal == (
+        ":grey_question: Which cluster should I check `shop/web` in? Add `--cluster NAME`; "
+        "I know `prod`, `staging`."
+    )
+
+
+def test_channel_default_cluster_beats_the_global_one_and_the_option_beats_both() -> None:
+    config = BotConfig(
+        clusters={"prod": ClusterConfig("prod"), "staging": ClusterConfig("staging")},
+        default_cluster="prod",
+        channels={"C1": ChannelConfig(default_cluster="staging")},
+    )
+    policy = Policy(config)
+
+    assert policy.admit(Target("a", "b"), user=None, channel="C1").target == Target(
+        "a", "b", "staging"
+    )
+    assert policy.admit(Target("a", "b"), user=None, channel="C2").target == Target(
+        "a", "b", "prod"
+    )
+    assert policy.admit(Target("a", "b", "prod"), user=None, channel="C1").target == Target(
+        "a", "b", "prod"
+    )
+
+
+def test_rate_limit_window_resets() -> None:
+    now = [1000.0]
+    limiter = MemoryRateLimiter(clock=lambda: now[0])
+    policy = Policy(
+        BotConfig(rate_limits=RateLimits(per_user=1, per_channel=0, window_s=60)), limiter
+    )
+
+    first = policy.admit(Target("a", "b"), user="U1", channel="C1")
+    second = policy.admit(Target("a", "b"), user="U1", channel="C1")
+    other_user = policy.admit(Target("a", "b"), user="U2", channel="C1")
+    now[0] += 60
+    later = policy.admit(Target("a", "b"), user="U1", channel="C1")
+
+    assert first.target is not None and other_user.target is not None
+    assert second.target is None
+    assert "again in 20 s" in second.refusal
+    assert later.target is not None
