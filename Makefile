@@ -30,7 +30,7 @@ redis-server:
 lint-code: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	@awk 'length > 100 { print FILENAME ":" FNR ": line over 100 columns"; bad = 1 } END { exit bad }' \
+	@LC_ALL=C awk 'length > 100 { print FILENAME ":" FNR ": line over 100 columns"; bad = 1 } END { exit bad }' \
 	  $$(git ls-files '*.py' 2>/dev/null || find bot checks sandbox tests -name '*.py')
 
 typecheck: $(STAMP)

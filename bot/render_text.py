@@ -45,7 +45,8 @@ def ladder_table(ladder: list[Rung], layer_width: int = LADDER_LAYER_WIDTH) -> l
     if not ladder:
         return []
     layers = [
-        r.layer if len(r.layer) <= layer_width else r.layer[: layer_width - 1] + "…" for r in ladder
+        r.layer if len(r.layer) <= layer_width else r.layer[: layer_width - 1] + "\u2026"
+        for r in ladder
     ]
     widths = (
         max(len("layer"), *(len(x) for x in layers)),

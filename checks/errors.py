@@ -3,12 +3,15 @@
 ::
 
     Eks504Error                       anything eks504 reports to a user in plain words
-    ├── InputError                    what the user typed cannot be a target
-    ├── NotFoundError                 the namespace or Service does not exist
-    ├── AccessError                   Kubernetes or AWS refused; ``needs`` names the permission
-    ├── NotServedError                no load balancer serves the Service
-    ├── BackendError                  a cluster or AWS endpoint failed or could not be reached
-    └── ScenarioError                 a scenario file cannot be loaded
+    +-- InputError                    what the user typed cannot be a target
+    |   +-- ConfigError               (bot.config) the configuration file is wrong
+    |   `-- UnknownClusterError       (bot.clusters) no cluster of that name is configured
+    +-- NotFoundError                 the namespace or Service does not exist
+    +-- AccessError                   Kubernetes or AWS refused; ``needs`` names the permission
+    +-- NotServedError                no load balancer serves the Service
+    +-- BackendError                  a cluster or AWS endpoint failed or could not be reached
+    +-- ApplyError                    (bot.apply) a one-click fix was refused or failed
+    `-- ScenarioError                 a scenario file cannot be loaded
 
 Third-party errors (botocore's ``ClientError``, the Kubernetes client's ``ApiException``)
 are translated once, where the collectors call out, with ``raise ... from exc``. Every

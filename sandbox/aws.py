@@ -482,7 +482,8 @@ def _install_moto_hooks() -> None:
 
         FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
         ELBv2Backend.create_load_balancer = create_load_balancer  # type: ignore[method-assign]
-        ELBResponse.describe_instance_health = describe_instance_health  # type: ignore[method-assign]
+        replaced = describe_instance_health
+        ELBResponse.describe_instance_health = replaced  # type: ignore[method-assign]
         _hooks_installed = True
         logger.debug("moto hooks installed")
 

@@ -1318,7 +1318,8 @@ class _App:
                     "name": c.get("name", ""),
                     "image": c.get("image", ""),
                     "imageID": "",
-                    "containerID": f"containerd://{hashlib.sha256(meta['uid'].encode()).hexdigest()}",
+                    "containerID": "containerd://"
+                    + hashlib.sha256(meta["uid"].encode()).hexdigest(),
                     "ready": True,
                     "started": True,
                     "restartCount": 0,

@@ -4,8 +4,8 @@ seeded from one scenario, and the settings that point the real clients at them."
 from __future__ import annotations
 
 import copy
-import os
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path

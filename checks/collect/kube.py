@@ -45,7 +45,7 @@ def api_client(connection: Connection) -> k8s.ApiClient:
             k8s_config.load_incluster_config(client_configuration=configuration)
         except k8s_config.ConfigException:
             raise BackendError(
-                f"No usable Kubernetes configuration: {exc}.",
+                f"No usable Kubernetes configuration: {str(exc).rstrip('.')}.",
                 "Point KUBECONFIG at a kubeconfig (e.g. `aws eks update-kubeconfig --name "
                 "CLUSTER`), or use --scenario to try the sandbox.",
             ) from exc

@@ -128,7 +128,8 @@ def test_parent_states_verdict_load_balancer_cache_age_and_rerun_button() -> Non
         "TARGETS_UNHEALTHY, IDLE_TIMEOUT_REACHED, TERMINATION_RACE"
     )
     assert texts[1] == (
-        "*Load balancer*\n• Classic LB `a1b2c3d4e5` · `a1b2c3d4e5-123.us-east-1.elb.amazonaws.com`"
+        "*Load balancer*\n• Classic LB `a1b2c3d4e5` · "
+        "`a1b2c3d4e5-123.us-east-1.elb.amazonaws.com`"
         " · internet-facing · idle timeout 60 s · serves service/shop/web"
     )
     contexts = [b["elements"][0]["text"] for b in parent["blocks"] if b["type"] == "context"]
@@ -447,7 +448,8 @@ def test_pack_cuts_to_five_messages_with_a_note() -> None:
 
     assert len(packed) == 5
     last = packed[-1]["blocks"][-1]
-    assert last["elements"][0]["text"] == ("… 5 more messages; run `eks504 check shop/web` for all")
+    note = "… 5 more messages; run `eks504 check shop/web` for all"
+    assert last["elements"][0]["text"] == note
     for message in packed:
         assert_within_limits(message)
 

@@ -39,7 +39,8 @@ def load_balancer(
         (
             TargetGroup(
                 name="k8s-shop-web-80",
-                arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-shop-web-80/1",
+                arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+                "targetgroup/k8s-shop-web-80/1",
                 target_type="ip",
                 protocol="HTTP",
                 port=8080,
