@@ -1,8 +1,9 @@
 """Who may apply a fix from Slack: listed Slack users, and members of listed user groups.
 
-With nobody listed, no Apply button is shown at all. The lists come from the environment
-for now: ``EKS504_APPLY_USERS`` (user ids such as ``U012AB3CD``, comma-separated) and
-``EKS504_APPLY_GROUPS`` (user group ids such as ``S0614TZR7``).
+With nobody listed, no Apply button is shown at all. The lists come from the ``apply:``
+section of the configuration file (see :mod:`bot.config`); where the file has none, from
+the environment: ``EKS504_APPLY_USERS`` (user ids such as ``U012AB3CD``, comma-separated)
+and ``EKS504_APPLY_GROUPS`` (user group ids such as ``S0614TZR7``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ USERS_ENV = "EKS504_APPLY_USERS"
 GROUPS_ENV = "EKS504_APPLY_GROUPS"
 
 # Slack user ids start with U (or W on Enterprise Grid); user group ids with S.
-_USER_ID = re.compile(r"[UW][A-Z0-9]+")
-_GROUP_ID = re.compile(r"S[A-Z0-9]+")
+USER_ID = re.compile(r"[UW][A-Z0-9]+")
+GROUP_ID = re.compile(r"S[A-Z0-9]+")
 
 # Looks up the members of a user group; raises LookupError when Slack cannot tell.
 GroupMembers = Callable[[str], Iterable[str]]
@@ -70,8 +71,8 @@ def _ids(raw: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
 def policy_from_env(env: Mapping[str, str] = os.environ) -> ApplyPolicy:
     """The policy from ``EKS504_APPLY_USERS`` and ``EKS504_APPLY_GROUPS``."""
     policy = ApplyPolicy(
-        users=_ids(env.get(USERS_ENV, ""), _USER_ID, "user"),
-        groups=_ids(env.get(GROUPS_ENV, ""), _GROUP_ID, "user group"),
+        users=_ids(env.get(USERS_ENV, ""), USER_ID, "user"),
+        groups=_ids(env.get(GROUPS_ENV, ""), GROUP_ID, "user group"),
     )
     logger.debug(
         "apply policy: %d user(s), %d user group(s)", len(policy.users), len(policy.groups)

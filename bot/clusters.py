@@ -9,6 +9,7 @@ from dataclasses import replace
 from bot.cache import ResultCache
 from bot.config import BotConfig
 from bot.service import Checker, CheckOutcome, LiveChecker, Progress
+from checks.collect.settings import Connection
 from checks.errors import InputError
 from checks.models import Target
 
@@ -41,22 +42,52 @@ class ClusterRouter:
     def names(self) -> tuple[str, ...]:
         return tuple(self._checkers)
 
-    def check(
-        self, target: Target, *, fresh: bool = False, progress: Progress | None = None
-    ) -> CheckOutcome:
-        name = target.cluster if target.cluster != "default" else self.default
+    def _resolve(self, cluster: str, what: str) -> tuple[str, Checker]:
+        name = cluster if cluster != "default" else self.default
         checker = self._checkers.get(name) if name is not None else None
-        if checker is None:
+        if checker is None or name is None:
             known = ", ".join(self._checkers)
             if name is None:
                 raise UnknownClusterError(
-                    f"Say which cluster to check {target.ask} in.", f"Known clusters: {known}."
+                    f"Say which cluster to {what} in.", f"Known clusters: {known}."
                 )
             raise UnknownClusterError(
                 f"There is no cluster named {name}.", f"Known clusters: {known}."
             )
-        assert name is not None
+        return name, checker
+
+    def check(
+        self, target: Target, *, fresh: bool = False, progress: Progress | None = None
+    ) -> CheckOutcome:
+        name, checker = self._resolve(target.cluster, f"check {target.ask}")
         return checker.check(replace(target, cluster=name), fresh=fresh, progress=progress)
+
+    def connection_for(self, name: str) -> Connection:
+        """The kube and AWS connection of the cluster ``name`` (``"default"``: the default
+        cluster), for what acts on a cluster besides a check: a patch, a probe pod."""
+        resolved, checker = self._resolve(name, "act")
+        connection = getattr(checker, "connection", None)
+        if not isinstance(connection, Connection):
+            raise UnknownClusterError(f"Cluster {resolved} has no Kubernetes connection.")
+        return connection
+
+
+def connection_of(checker: Checker, name: str) -> Connection | None:
+    """The connection ``checker`` uses for the cluster ``name``, or None when it has none.
+
+    A :class:`ClusterRouter` lends each cluster's; a checker of one cluster lends its own
+    for that cluster's name and for ``"default"``.
+    """
+    if isinstance(checker, ClusterRouter):
+        try:
+            return checker.connection_for(name)
+        except UnknownClusterError as err:
+            logger.debug("no connection for cluster %s: %s", name, err)
+            return None
+    single = getattr(checker, "connection", None)
+    if isinstance(single, Connection) and name in ("default", single.cluster):
+        return single
+    return None
 
 
 def checkers_from_config(

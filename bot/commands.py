@@ -1,4 +1,5 @@
-"""Parsing what a user types after ``/eks504`` or ``@eks504`` into a :class:`Command`.
+"""Parsing what a user types after ``/eks504`` or ``@eks504`` into a :class:`Command`:
+``check`` or ``probe`` a Service, or ``help``.
 
 Slack hands over message text with ``&``, ``<`` and ``>`` escaped, mentions as ``<@U123>``
 and auto-linked words as ``<http://x|x>``; those are undone before the words are read.
@@ -23,6 +24,8 @@ USAGE = (
     "• `/eks504 check NAMESPACE/SERVICE`: find why a Service returns 504/502\n"
     "• `/eks504 check SERVICE -n NAMESPACE` (or `--namespace NAMESPACE`)\n"
     "• add `--cluster NAME` to pick a cluster other than the default\n"
+    "• `/eks504 probe NAMESPACE/SERVICE`: measure how long its pods keep an idle connection "
+    "open (starts a short-lived pod in the cluster; only where it is turned on)\n"
     "• `/eks504 help`: this message\n"
     "You can also mention the bot: `@eks504 check shop/web`. It answers in a thread."
 )
@@ -44,7 +47,7 @@ _BARE_LINK = re.compile(r"<((?:https?|mailto):[^<>|]+)>")
 
 @dataclass(frozen=True)
 class Command:
-    kind: Literal["check", "help", "invalid"]
+    kind: Literal["check", "probe", "help", "invalid"]
     target: Target | None = None
     # For "invalid": a mrkdwn sentence saying what is wrong; user input in it is escaped.
     message: str = ""
@@ -115,7 +118,11 @@ def parse(text: str) -> Command:
     if not words or words[0].lower() in ("help", "-h", "--help", "?"):
         return Command(kind="help")
     verb, args = words[0].lower(), words[1:]
-    if verb != "check":
+    if verb == "check":
+        kind: Literal["check", "probe"] = "check"
+    elif verb == "probe":
+        kind = "probe"
+    else:
         return _invalid(f"I do not know the command {mrkdwn_code(words[0])}.")
 
     namespace: str | None = None
@@ -145,7 +152,7 @@ def parse(text: str) -> Command:
 
     if len(positional) != 1:
         what = "nothing" if not positional else f"{len(positional)} names"
-        return _invalid(f"`check` needs exactly one Service (`NAMESPACE/SERVICE`), got {what}.")
+        return _invalid(f"`{kind}` needs exactly one Service (`NAMESPACE/SERVICE`), got {what}.")
     name = positional[0]
     if "/" in name:
         if namespace is not None:
@@ -174,10 +181,8 @@ def parse(text: str) -> Command:
         logger.debug("rejected check input: %s", problem)
         return _invalid(problem)
     if cluster is None:
-        return Command(kind="check", target=Target(namespace=namespace, service=service))
-    return Command(
-        kind="check", target=Target(namespace=namespace, service=service, cluster=cluster)
-    )
+        return Command(kind=kind, target=Target(namespace=namespace, service=service))
+    return Command(kind=kind, target=Target(namespace=namespace, service=service, cluster=cluster))
 
 
 _NAMED_SERVICE = re.compile(r"[a-z0-9-]{1,63}/[a-z0-9-]{1,63}")
@@ -188,12 +193,12 @@ _WRAPPING = "\"'`*_~()[]{}<>.,;:!?"
 def find_targets(text: str) -> list[Target]:
     """The Services a message names as ``NAMESPACE/SERVICE``, in order, each once.
 
-    A message that is itself a check command (``check web -n shop --cluster prod``) names
-    exactly its target. Words that are not valid Kubernetes names, such as URL paths, are
+    A message that is itself a command (``check web -n shop --cluster prod``) names exactly
+    its target. Words that are not valid Kubernetes names, such as URL paths, are
     skipped.
     """
     command = parse(text)
-    if command.kind == "check" and command.target is not None:
+    if command.kind in ("check", "probe") and command.target is not None:
         return [command.target]
     found: dict[str, Target] = {}
     for word in _unslack(text).split():

@@ -16,7 +16,16 @@ Read from the YAML file that ``EKS504_CONFIG`` names::
         default_cluster: staging
         namespaces: [shop, "payments-*"]   # names or shell patterns; absent: all
     rate_limits: {per_user: 10, per_channel: 30, window_s: 60}
-    apply: {}                      # read by the one-click fixes, not here
+    apply:                         # who may apply a fix from Slack; absent: the environment
+      users: [U012AB3CD]           # Slack user ids
+      groups: [S0614TZR7]          # Slack user group ids
+    probe:                         # the keep-alive probe, which starts a pod in the cluster
+      enabled: true                # off unless enabled here or with EKS504_PROBE=1
+      namespace: eks504            # where its pod runs (default: default)
+      image: registry.example.com/python:3.12-alpine   # any Python 3.10+ image
+
+Without an ``apply:`` section, ``EKS504_APPLY_USERS`` and ``EKS504_APPLY_GROUPS`` decide who
+may apply (see :mod:`bot.apply_policy`); with one, even an empty one, only the file does.
 
 Every mistake is reported with where it is (``clusters.prod.region``) and what is expected.
 """
@@ -34,7 +43,8 @@ from typing import Any
 
 import yaml
 
-from bot.commands import invalid_cluster
+from bot.apply_policy import GROUP_ID, USER_ID, ApplyPolicy
+from bot.commands import invalid_cluster, invalid_name
 from checks.collect.settings import Connection
 from checks.errors import InputError
 
@@ -48,7 +58,10 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _CLUSTER_KEYS = frozenset(
     {"context", "region", "role_arn", "aws_profile", "kubeconfig", "aws_endpoint_url"}
 )
-_TOP_KEYS = frozenset({"clusters", "default_cluster", "channels", "rate_limits", "apply"})
+_TOP_KEYS = frozenset(
+    {"clusters", "default_cluster", "channels", "rate_limits", "apply", "probe"}
+)
+PROBE_ENV = "EKS504_PROBE"
 
 
 class ConfigError(InputError):
@@ -106,13 +119,27 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class ProbeConfig:
+    """The keep-alive probe: off unless enabled, since it starts a pod in the cluster.
+
+    ``namespace`` None runs its pod in the connection's probe namespace; ``image`` None
+    uses the probe's own default image.
+    """
+
+    enabled: bool = False
+    namespace: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
 class BotConfig:
     clusters: dict[str, ClusterConfig] = field(default_factory=dict)
     default_cluster: str | None = None
     channels: dict[str, ChannelConfig] = field(default_factory=dict)
     rate_limits: RateLimits = field(default_factory=RateLimits)
-    # Read by the one-click fixes; kept as written.
-    apply: dict[str, Any] = field(default_factory=dict)
+    # Who may apply fixes from Slack; None when the file has no ``apply:`` section.
+    apply: ApplyPolicy | None = None
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
     def channel(self, channel_id: str | None) -> ChannelConfig:
         return self.channels.get(channel_id or "", ChannelConfig())
@@ -215,6 +242,41 @@ def _channel(channel_id: str, raw: Any, clusters: Mapping[str, ClusterConfig]) -
     return ChannelConfig(default_cluster=default, namespaces=namespaces)
 
 
+def _ids(value: Any, where: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list):
+        raise _fail(where, f"expected a list of {what}s")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not pattern.fullmatch(item):
+            raise _fail(f"{where}[{i}]", f"{item!r} is not a {what}")
+    return frozenset(value)
+
+
+def _apply(raw: Any) -> ApplyPolicy:
+    data = _mapping(raw, "apply")
+    _unknown_keys(data, frozenset({"users", "groups"}), "apply")
+    return ApplyPolicy(
+        users=_ids(data.get("users"), "apply.users", USER_ID, "Slack user id (such as U012AB3CD)"),
+        groups=_ids(
+            data.get("groups"), "apply.groups", GROUP_ID, "Slack user group id (such as S0614TZR7)"
+        ),
+    )
+
+
+def _probe(raw: Any) -> ProbeConfig:
+    data = _mapping(raw, "probe")
+    _unknown_keys(data, frozenset({"enabled", "namespace", "image"}), "probe")
+    enabled = data.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise _fail("probe.enabled", f"expected true or false, got {enabled!r}")
+    namespace = _optional_str(data.get("namespace"), "probe.namespace")
+    if namespace is not None and invalid_name(namespace, "namespace"):
+        raise _fail("probe.namespace", f"{namespace!r} is not a namespace name")
+    image = _optional_str(data.get("image"), "probe.image")
+    return ProbeConfig(enabled=enabled, namespace=namespace, image=image)
+
+
 def parse_config(data: Any) -> BotConfig:
     """A :class:`BotConfig` from the file's parsed YAML; raises :class:`ConfigError`."""
     top = _mapping(data, "the top level")
@@ -248,7 +310,8 @@ def parse_config(data: Any) -> BotConfig:
         default_cluster=default,
         channels=channels,
         rate_limits=rate_limits,
-        apply=dict(_mapping(top.get("apply"), "apply")),
+        apply=_apply(top["apply"]) if "apply" in top else None,
+        probe=_probe(top.get("probe")),
     )
 
 
@@ -282,3 +345,10 @@ def config_from_env(env: Mapping[str, str] = os.environ) -> BotConfig | None:
     """The configuration ``EKS504_CONFIG`` names, or None when it is not set."""
     path = env.get(CONFIG_ENV, "").strip()
     return load_config(path) if path else None
+
+
+def probe_enabled(config: BotConfig | None, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether the keep-alive probe may start pods: ``probe: {enabled: true}`` in the
+    configuration, or ``EKS504_PROBE=1``."""
+    from_env = env.get(PROBE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return from_env or (config is not None and config.probe.enabled)

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.commands import escape_mrkdwn, mrkdwn_code
+from bot.probe import PROBED_CODE, Reuse, reuse_window
 from bot.render_text import ladder_table
 from bot.service import STEPS
 from checks.errors import Eks504Error
 from checks.models import Finding, Fix, LoadBalancerSummary, Report, Rung, Status, Target
+from checks.probe import ProbeResult
 
 if TYPE_CHECKING:
     from bot.apply import Offer
@@ -40,6 +42,7 @@ MAX_FALLBACK_TEXT = 40000
 RERUN_ACTION_ID = "eks504_rerun"
 APPLY_ACTION_ID = "eks504_apply"
 UNDO_ACTION_ID = "eks504_undo"
+MEASURE_ACTION_ID = "eks504_measure_keepalive"
 
 _EMOJI = {
     Status.FAIL: ":red_circle:",
@@ -292,18 +295,13 @@ EVIDENCE_PREVIEW_CHARS = 300
 
 
 # What a finding reply offers for a fix that is one Kubernetes patch: an Apply button, or
-# why there is none. The Slack app installs it; without it, fixes stay copy-paste.
+# why there is none. Without it, fixes stay copy-paste.
 FixOffers = Callable[[Target, Finding, Fix], "Offer | None"]
-_fix_offers: FixOffers | None = None
 
 
-def set_fix_offers(offers: FixOffers | None) -> None:
-    global _fix_offers
-    _fix_offers = offers
-
-
-def _offer_blocks(target: Target, finding: Finding, fix: Fix) -> list[tuple[Block, int]]:
-    offers = _fix_offers
+def _offer_blocks(
+    target: Target, finding: Finding, fix: Fix, offers: FixOffers | None
+) -> list[tuple[Block, int]]:
     if fix.apply is None or offers is None:
         return []
     try:
@@ -333,14 +331,43 @@ def code_blocks(raw: str) -> list[Block]:
     return [block for block, _ in _code_sections(raw)]
 
 
-def _fixes_body(finding: Finding, target: Target) -> list[tuple[Block, int]]:
+def _fixes_body(
+    finding: Finding, target: Target, offers: FixOffers | None
+) -> list[tuple[Block, int]]:
     body: list[tuple[Block, int]] = []
     for fix in finding.fixes:
         language = f" ({escape_mrkdwn(fix.language)})" if fix.language else ""
         body.append((_section(f"*Fix: {escape_mrkdwn(fix.title)}*{language}"), 1))
         body += _code_sections(fix.text)
-        body += _offer_blocks(target, finding, fix)
+        body += _offer_blocks(target, finding, fix, offers)
     return body
+
+
+def measure_value(target: Target, reuse: Reuse | None) -> str:
+    """The Measure keep-alive button's value: the target and the reuse window to beat."""
+    return json.dumps(
+        {
+            "cluster": target.cluster,
+            "namespace": target.namespace,
+            "service": target.service,
+            "reuse": reuse.to_value() if reuse is not None else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _measure_blocks(target: Target, reuse: Reuse | None) -> list[tuple[Block, int]]:
+    button = _button("Measure keep-alive", MEASURE_ACTION_ID, measure_value(target, reuse))
+    return [
+        ({"type": "actions", "elements": [button]}, 1),
+        (
+            _context(
+                "Starts a short-lived pod in the cluster that times when a ready pod of the "
+                "Service closes an idle connection; the result comes in this thread."
+            ),
+            1,
+        ),
+    ]
 
 
 def evidence_filename(finding: Finding) -> str:
@@ -359,9 +386,19 @@ def finding_as_text(finding: Finding) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finding_reply(finding: Finding, target: Target) -> tuple[dict[str, Any], FileUpload | None]:
+def _finding_reply(
+    finding: Finding,
+    target: Target,
+    offers: FixOffers | None = None,
+    measure: bool = False,
+    reuse: Reuse | None = None,
+) -> tuple[dict[str, Any], FileUpload | None]:
     """The reply for one finding, and the file that carries its whole evidence when the
-    evidence would not fit in one message."""
+    evidence would not fit in one message.
+
+    ``measure`` adds the Measure keep-alive button, which carries ``reuse``, the window the
+    server's keep-alive has to beat.
+    """
     emoji = _EMOJI[finding.status]
     summary = escape_mrkdwn(finding.summary)
     about = f"*{finding.status.value}* · {finding.severity.value}"
@@ -371,7 +408,9 @@ def _finding_reply(finding: Finding, target: Target) -> tuple[dict[str, Any], Fi
     text = f"{emoji} {escape_mrkdwn(finding.code)} ({finding.status.value}): {summary}"
     first: list[tuple[Block, int]] = [(_section(f"{about}\n{summary}"), 1)]
     evidence = _bullet_sections("*Evidence*", finding.evidence) if finding.evidence else []
-    fixes = _fixes_body(finding, target)
+    fixes = _fixes_body(finding, target, offers)
+    if measure and finding.code == PROBED_CODE:
+        fixes += _measure_blocks(target, reuse)
     if len(head) + len(first) + len(evidence) + len(fixes) <= MAX_BLOCKS:
         return _message(text, [*head, *(block for block, _ in [*first, *evidence, *fixes])]), None
 
@@ -441,17 +480,27 @@ def _ladder_sections(ladder: list[Rung]) -> list[tuple[Block, int]]:
     return [title, *_code_sections("\n".join(ladder_table(ladder, LADDER_LAYER_WIDTH)))]
 
 
-def render(report: Report, *, cache_hit: bool, age_s: float, intro: str = "") -> SlackMessages:
+def render(
+    report: Report,
+    *,
+    cache_hit: bool,
+    age_s: float,
+    intro: str = "",
+    offers: FixOffers | None = None,
+    measure: bool = False,
+) -> SlackMessages:
     """The Slack messages for ``report``: parent, one reply per problem, closing reply.
 
     ``intro`` (mrkdwn, already escaped) opens the parent, e.g. to say why the answer is
-    ephemeral.
+    ephemeral. ``offers`` decides what a fix that is one Kubernetes patch offers (an Apply
+    button); ``measure`` adds a Measure keep-alive button to the keep-alive finding.
     """
     parent = _parent(report, cache_hit=cache_hit, age_s=age_s, intro=intro)
     replies: list[dict[str, Any]] = []
     files: list[FileUpload] = []
+    reuse = reuse_window(report) if measure else None
     for finding in report.problems:
-        reply, upload = _finding_reply(finding, report.target)
+        reply, upload = _finding_reply(finding, report.target, offers, measure, reuse)
         replies.append(reply)
         if upload is not None:
             files.append(upload)
@@ -494,6 +543,92 @@ def render_error(err: BaseException, target_text: str) -> dict[str, Any]:
         text = f":warning: Could not check {target}: {escape_mrkdwn(str(err))}"
     else:
         text = ":warning: " + GENERIC_ERROR.format(target=target)
+    text = _shorten(text, MAX_SECTION_TEXT)
+    return {"text": text, "blocks": [_section(text)]}
+
+
+# ---------------------------------------------------------------------------
+# The keep-alive probe
+
+
+def _seconds(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
+def render_probe_started(target: Target, limit_s: float) -> dict[str, Any]:
+    """The message that opens a probe's thread, or announces it in one."""
+    text = (
+        f":stopwatch: Measuring how long the pods of {mrkdwn_code(target.ask)}"
+        f"{_where(target)} keep an idle connection open: a short-lived pod in the cluster "
+        f"sends one request and waits up to {_seconds(limit_s)} s for the server to close "
+        "the connection. The result comes in this thread."
+    )
+    return {"text": text, "blocks": [_section(text)]}
+
+
+# A measured close this close to the reuse window is the same moment: the race remains.
+_SAME_MOMENT_S = 0.5
+
+
+def _probe_verdict(closed_s: float | None, reuse: Reuse) -> str:
+    layer, window = escape_mrkdwn(reuse.layer), reuse.seconds
+    if closed_s is None or closed_s > window + _SAME_MOMENT_S:
+        return f"{_EMOJI[Status.PASS]} It keeps idle connections longer than {layer}: no race."
+    if closed_s >= window - _SAME_MOMENT_S:
+        return (
+            f"{_EMOJI[Status.WARN]} It closes them when {layer} stops reusing them: the race "
+            f"remains. Make the server's keep-alive longer than {window} s."
+        )
+    return (
+        f"{_EMOJI[Status.FAIL]} It closes them first, so {layer} can send a request on a "
+        "connection the server has just closed (a 502 or 504). Make the server's keep-alive "
+        f"longer than {window} s, or have {layer} stop reusing them before "
+        f"{_seconds(closed_s)} s."
+    )
+
+
+def render_probe_result(
+    target: Target, result: ProbeResult, reuse: Reuse | None, limit_s: float
+) -> dict[str, Any]:
+    """The probe's follow-up: what the server did with an idle connection, next to how long
+    the layer in front of it reuses one."""
+    ask = mrkdwn_code(target.ask)
+    behind = (
+        f"{escape_mrkdwn(reuse.layer)} reuses them for {reuse.seconds} s"
+        if reuse is not None
+        else "nothing in front of it is known to reuse idle connections"
+    )
+    if not result.reuse:
+        text = f":stopwatch: {ask}: the server answered Connection: close: no reuse."
+        verdict = "Each connection carries one response, so there is no idle connection to race."
+    elif result.closed_after_s is None:
+        text = (
+            f":stopwatch: {ask}: the server kept an idle connection open for the whole "
+            f"{_seconds(limit_s)} s the probe waited ({behind})."
+        )
+        verdict = _probe_verdict(None, reuse) if reuse is not None else ""
+    else:
+        text = (
+            f":stopwatch: {ask}: the server closed an idle connection after "
+            f"{_seconds(result.closed_after_s)} s ({behind})."
+        )
+        verdict = _probe_verdict(result.closed_after_s, reuse) if reuse is not None else ""
+    blocks = [_section(f"{text}\n{verdict}" if verdict else text)]
+    if result.detail:
+        blocks.append(_context(f"Probe: {escape_mrkdwn(result.detail)}"))
+    return _message(text, blocks)
+
+
+def render_probe_error(err: BaseException, target: Target) -> dict[str, Any]:
+    """A probe that could not measure, in plain words; never a traceback."""
+    ask = mrkdwn_code(target.ask)
+    if isinstance(err, Eks504Error):
+        text = f":warning: Could not measure the keep-alive of {ask}: {escape_mrkdwn(str(err))}"
+    else:
+        text = (
+            f":warning: Could not measure the keep-alive of {ask}: something went wrong. It "
+            "has been logged; ask whoever runs eks504 to look at its logs."
+        )
     text = _shorten(text, MAX_SECTION_TEXT)
     return {"text": text, "blocks": [_section(text)]}
 

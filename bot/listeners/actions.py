@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.commands import validate_target
-from bot.listeners.delivery import Destination, check_and_deliver, checking
+from bot.listeners.delivery import check_and_deliver, checking
 from bot.listeners.options import Options
 from bot.render_slack import RERUN_ACTION_ID
 from bot.service import Checker
@@ -70,14 +70,8 @@ def register(app: App, checker: Checker, options: Options) -> None:
             respond(text=notice, response_type="ephemeral", replace_original=False)
         if admission.target is None:
             return
-        dest = Destination(
-            client=client,
-            channel=channel,
-            thread_ts=thread_ts,
-            respond=respond,
-            ephemeral_only=ephemeral,
-            progress_interval_s=options.progress_interval_s,
-            charts=options.charts,
+        dest = options.destination(
+            client, channel, thread_ts, respond=respond, ephemeral_only=ephemeral
         )
         check_and_deliver(checker, admission.target, dest, fresh=True)
 

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot.charts import alt_text, chart_filename, render_png
 from bot.commands import escape_mrkdwn, mrkdwn_code
 from bot.progress import ProgressMessage
-from bot.render_slack import FileUpload, pack, render, render_error
+from bot.render_slack import FileUpload, FixOffers, pack, render, render_error
 from bot.service import Checker, CheckOutcome
 from checks.errors import Eks504Error
 from checks.models import Target
@@ -60,9 +60,16 @@ class Destination:
     progress_interval_s: float | None = None
     # Upload charts of the metrics behind findings into the thread.
     charts: bool = False
+    # What a fix that is one Kubernetes patch offers (an Apply button); None: copy-paste.
+    offers: FixOffers | None = None
+    # Offer to measure the keep-alive the keep-alive finding read from configuration.
+    measure: bool = False
 
 
-def _post(client: WebClient, channel: str, thread_ts: str | None, message: dict[str, Any]) -> str:
+def post_message(
+    client: WebClient, channel: str, thread_ts: str | None, message: dict[str, Any]
+) -> str:
+    """Post ``message`` in ``channel`` (in the thread ``thread_ts``, if set); its ts."""
     started = time.monotonic()
     try:
         answer = client.chat_postMessage(
@@ -102,7 +109,7 @@ def say(dest: Destination, message: dict[str, Any]) -> None:
         _respond_all(dest.respond, [message])
         return
     try:
-        _post(dest.client, dest.channel, dest.thread_ts, message)
+        post_message(dest.client, dest.channel, dest.thread_ts, message)
     except SlackApiError:
         logger.warning("could not post a message in %s (thread %s)", dest.channel, dest.thread_ts)
 
@@ -163,14 +170,20 @@ def deliver(
 ) -> None:
     """Turn the progress message into the verdict (or post the parent), then each reply
     and file in its thread; fall back to ephemeral answers."""
-    messages = render(outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s)
+    messages = render(
+        outcome.report,
+        cache_hit=outcome.cache_hit,
+        age_s=outcome.age_s,
+        offers=dest.offers,
+        measure=dest.measure,
+    )
     if dest.ephemeral_only and dest.respond is not None:
         _respond_all(dest.respond, pack(messages))
         return
     root = progress.finish(messages.parent) if progress is not None else None
     if root is None:
         try:
-            root = _post(dest.client, dest.channel, dest.thread_ts, messages.parent)
+            root = post_message(dest.client, dest.channel, dest.thread_ts, messages.parent)
         except SlackApiError as err:
             _post_failed(dest, outcome, str(err.response.get("error")))
             return
@@ -178,7 +191,7 @@ def deliver(
     thread_ts = dest.thread_ts or root
     for reply in messages.replies:
         try:
-            _post(dest.client, dest.channel, thread_ts, reply)
+            post_message(dest.client, dest.channel, thread_ts, reply)
         except SlackApiError:
             # One reply Slack refuses must not hide the others.
             logger.exception("could not post a reply for %s", messages.target.ask)
@@ -196,7 +209,12 @@ def _post_failed(dest: Destination, outcome: CheckOutcome, error: str) -> None:
         return
     if error in NOT_A_MEMBER:
         intro_messages = render(
-            outcome.report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, intro=INVITE
+            outcome.report,
+            cache_hit=outcome.cache_hit,
+            age_s=outcome.age_s,
+            intro=INVITE,
+            offers=dest.offers,
+            measure=dest.measure,
         )
         _respond_all(dest.respond, pack(intro_messages))
         return

@@ -1,4 +1,5 @@
-"""``@eks504 check NS/SVC`` mentions: answered in the mention's thread."""
+"""``@eks504 check NS/SVC`` and ``@eks504 probe NS/SVC`` mentions: answered in the mention's
+thread."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.commands import USAGE, parse
-from bot.listeners.delivery import Destination, check_and_deliver, say
+from bot.listeners.delivery import check_and_deliver, say
 from bot.listeners.options import Options
+from bot.listeners.probe import Prober, ProbeThread, already
 from bot.service import Checker
 
 logger = logging.getLogger(__name__)
@@ -20,7 +22,7 @@ logger = logging.getLogger(__name__)
 WORKING_REACTION = "eyes"
 
 
-def register(app: App, checker: Checker, options: Options) -> None:
+def register(app: App, checker: Checker, options: Options, prober: Prober) -> None:
     def acknowledge(ack: Ack) -> None:
         ack()
 
@@ -29,16 +31,12 @@ def register(app: App, checker: Checker, options: Options) -> None:
         channel = event["channel"]
         user = event.get("user")
         # A mention inside a thread is answered there; elsewhere it starts a thread.
-        dest = Destination(
-            client=client,
-            channel=channel,
-            thread_ts=event.get("thread_ts") or event["ts"],
-            progress_interval_s=options.progress_interval_s,
-            charts=options.charts,
-        )
+        thread_ts = event.get("thread_ts") or event["ts"]
+        dest = options.destination(client, channel, thread_ts)
         logger.info(
-            "mention %s from %s in %s",
-            parsed.target.ask if parsed.target else parsed.kind,
+            "mention %s %s from %s in %s",
+            parsed.kind,
+            parsed.target.ask if parsed.target else "-",
             user,
             channel,
         )
@@ -47,6 +45,15 @@ def register(app: App, checker: Checker, options: Options) -> None:
             return
         if parsed.kind == "invalid" or parsed.target is None:
             say(dest, {"text": parsed.message})
+            return
+        if parsed.kind == "probe":
+            admitted = prober.admit(parsed.target, user=user, channel=channel)
+            if isinstance(admitted, str):
+                say(dest, {"text": admitted})
+            elif not prober.start(
+                admitted, ProbeThread(client, channel, thread_ts), from_report=True
+            ):
+                say(dest, {"text": already(admitted)})
             return
         admission = options.policy.admit(parsed.target, user=user, channel=channel)
         if admission.target is None:

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.commands import find_targets, mrkdwn_code
-from bot.listeners.delivery import Destination, check_and_deliver
+from bot.listeners.delivery import check_and_deliver
 from bot.listeners.options import Options
 from bot.service import Checker
 
@@ -60,13 +60,11 @@ def register(app: App, checker: Checker, options: Options) -> None:
         if admission.target is None:
             respond(text=admission.refusal, response_type="ephemeral", replace_original=False)
             return
-        dest = Destination(
-            client=client,
-            channel=channel,
-            thread_ts=message.get("thread_ts") or message.get("ts") or body.get("message_ts"),
+        dest = options.destination(
+            client,
+            channel,
+            message.get("thread_ts") or message.get("ts") or body.get("message_ts"),
             respond=respond,
-            progress_interval_s=options.progress_interval_s,
-            charts=options.charts,
         )
         check_and_deliver(checker, admission.target, dest)
 

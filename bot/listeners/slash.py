@@ -10,8 +10,9 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.commands import USAGE, parse
-from bot.listeners.delivery import Destination, check_and_deliver, checking
+from bot.listeners.delivery import check_and_deliver, checking
 from bot.listeners.options import Options
+from bot.listeners.probe import Prober, ProbeThread, already, starting
 from bot.service import Checker
 from checks.models import Target
 
@@ -24,13 +25,15 @@ DECISION = "eks504_decision"
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with one command: check ``target``, or answer ``reply`` and stop."""
+    """What to do with one command: check (or probe) ``target``, or answer ``reply`` and
+    stop."""
 
     target: Target | None
     reply: str
+    probe: bool = False
 
 
-def register(app: App, checker: Checker, options: Options) -> None:
+def register(app: App, checker: Checker, options: Options, prober: Prober) -> None:
     def decide(
         command: dict[str, Any],
         context: BoltContext,
@@ -41,9 +44,10 @@ def register(app: App, checker: Checker, options: Options) -> None:
         parsed = parse(command.get("text", ""))
         user, channel = command.get("user_id"), command.get("channel_id")
         logger.info(
-            "%s %s from %s in %s",
+            "%s %s %s from %s in %s",
             COMMAND,
-            parsed.target.ask if parsed.target else parsed.kind,
+            parsed.kind,
+            parsed.target.ask if parsed.target else "-",
             user,
             channel,
         )
@@ -51,6 +55,12 @@ def register(app: App, checker: Checker, options: Options) -> None:
             decision = Decision(None, USAGE)
         elif parsed.kind == "invalid" or parsed.target is None:
             decision = Decision(None, parsed.message)
+        elif parsed.kind == "probe":
+            admitted = prober.admit(parsed.target, user=user, channel=channel)
+            if isinstance(admitted, str):
+                decision = Decision(None, admitted)
+            else:
+                decision = Decision(admitted, starting(admitted), probe=True)
         else:
             admission = options.policy.admit(parsed.target, user=user, channel=channel)
             if admission.target is None:
@@ -70,13 +80,18 @@ def register(app: App, checker: Checker, options: Options) -> None:
         decision: Decision | None = context.get(DECISION)
         if decision is None or decision.target is None:
             return
-        dest = Destination(
-            client=client,
-            channel=command["channel_id"],
-            respond=respond,
-            progress_interval_s=options.progress_interval_s,
-            charts=options.charts,
-        )
+        channel = command["channel_id"]
+        if decision.probe:
+            # The probe's announcement opens a thread in the channel for its result.
+            where = ProbeThread(client, channel, respond=respond)
+            if not prober.start(decision.target, where, from_report=True):
+                respond(
+                    text=already(decision.target),
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
+            return
+        dest = options.destination(client, channel, respond=respond)
         check_and_deliver(checker, decision.target, dest)
 
     app.command(COMMAND, middleware=[decide])(ack=acknowledge, lazy=[run_check])

@@ -158,6 +158,18 @@ def contexts(snapshot: Snapshot) -> list[Context]:
     return found
 
 
+def findings_for(snapshot: Snapshot, code: str, severity: Severity, clean: str) -> list[Finding]:
+    """The issues of one code, or one pass naming the objects judged; ``clean`` is the pass
+    summary with ``{objects}`` where their names go."""
+    evaluation = evaluate(snapshot)
+    findings = [i.finding(severity) for i in evaluation.issues if i.code == code]
+    if findings or not evaluation.judged:
+        return findings
+    objects = sorted({kube.ref(obj) for obj, _ in evaluation.judged})
+    summary = clean.format(objects=", ".join(objects))
+    return [Finding(code, Status.PASS, severity, summary, objects[0])]
+
+
 def evaluate(snapshot: Snapshot, kb: KnowledgeBase | None = None) -> Evaluation:
     kb = kb or knowledge_base()
     version = roles.controller_version(snapshot)

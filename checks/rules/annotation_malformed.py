@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from checks import kube
-from checks.annotations.judge import MALFORMED, evaluate
-from checks.models import Finding, Severity, Status
+from checks.annotations.judge import MALFORMED, findings_for
+from checks.models import Finding, Severity
 from checks.registry import Check
 from checks.snapshot import Snapshot
 
@@ -16,20 +15,12 @@ SEVERITY = Severity.HIGH
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
-    evaluation = evaluate(snapshot)
-    findings = [i.finding(SEVERITY) for i in evaluation.issues if i.code == CODE]
-    if findings or not evaluation.judged:
-        return findings
-    objects = sorted({kube.ref(obj) for obj, _ in evaluation.judged})
-    return [
-        Finding(
-            CODE,
-            Status.PASS,
-            SEVERITY,
-            f"Every load-balancer annotation parses on {', '.join(objects)}.",
-            objects[0],
-        )
-    ]
+    return findings_for(
+        snapshot,
+        CODE,
+        SEVERITY,
+        "Every load-balancer annotation parses on {objects}.",
+    )
 
 
 CHECK = Check(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from checks import kube
-from checks.annotations.judge import OUT_OF_RANGE, evaluate
-from checks.models import Finding, Severity, Status
+from checks.annotations.judge import OUT_OF_RANGE, findings_for
+from checks.models import Finding, Severity
 from checks.registry import Check
 from checks.snapshot import Snapshot
 
@@ -16,21 +15,12 @@ SEVERITY = Severity.HIGH
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
-    evaluation = evaluate(snapshot)
-    findings = [i.finding(SEVERITY) for i in evaluation.issues if i.code == CODE]
-    if findings or not evaluation.judged:
-        return findings
-    objects = sorted({kube.ref(obj) for obj, _ in evaluation.judged})
-    return [
-        Finding(
-            CODE,
-            Status.PASS,
-            SEVERITY,
-            f"Every load-balancer annotation value is within what AWS accepts on "
-            f"{', '.join(objects)}.",
-            objects[0],
-        )
-    ]
+    return findings_for(
+        snapshot,
+        CODE,
+        SEVERITY,
+        "Every load-balancer annotation value is within what AWS accepts on {objects}.",
+    )
 
 
 CHECK = Check(
