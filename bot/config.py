@@ -58,9 +58,7 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _CLUSTER_KEYS = frozenset(
     {"context", "region", "role_arn", "aws_profile", "kubeconfig", "aws_endpoint_url"}
 )
-_TOP_KEYS = frozenset(
-    {"clusters", "default_cluster", "channels", "rate_limits", "apply", "probe"}
-)
+_TOP_KEYS = frozenset({"clusters", "default_cluster", "channels", "rate_limits", "apply", "probe"})
 PROBE_ENV = "EKS504_PROBE"
 
 
@@ -242,14 +240,16 @@ def _channel(channel_id: str, raw: Any, clusters: Mapping[str, ClusterConfig]) -
     return ChannelConfig(default_cluster=default, namespaces=namespaces)
 
 
-def _ids(value: Any, where: str, pattern: re.Pattern[str], what: str) -> frozenset[str]:
+def _ids(
+    value: Any, where: str, pattern: re.Pattern[str], what: str, example: str
+) -> frozenset[str]:
     if value is None:
         return frozenset()
     if not isinstance(value, list):
-        raise _fail(where, f"expected a list of {what}s")
+        raise _fail(where, f"expected a list of {what}s, such as [{example}]")
     for i, item in enumerate(value):
         if not isinstance(item, str) or not pattern.fullmatch(item):
-            raise _fail(f"{where}[{i}]", f"{item!r} is not a {what}")
+            raise _fail(f"{where}[{i}]", f"{item!r} is not a {what} (such as {example})")
     return frozenset(value)
 
 
@@ -257,9 +257,9 @@ def _apply(raw: Any) -> ApplyPolicy:
     data = _mapping(raw, "apply")
     _unknown_keys(data, frozenset({"users", "groups"}), "apply")
     return ApplyPolicy(
-        users=_ids(data.get("users"), "apply.users", USER_ID, "Slack user id (such as U012AB3CD)"),
+        users=_ids(data.get("users"), "apply.users", USER_ID, "Slack user id", "U012AB3CD"),
         groups=_ids(
-            data.get("groups"), "apply.groups", GROUP_ID, "Slack user group id (such as S0614TZR7)"
+            data.get("groups"), "apply.groups", GROUP_ID, "Slack user group id", "S0614TZR7"
         ),
     )
 

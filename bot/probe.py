@@ -151,7 +151,7 @@ def _pods(api: k8s.ApiClient, target: Target, service: dict[str, Any]) -> list[d
     label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     started = time.monotonic()
     try:
-        response = k8s.CoreV1Api(api).list_namespaced_pod(
+        response: Any = k8s.CoreV1Api(api).list_namespaced_pod(
             target.namespace, label_selector=label_selector, _preload_content=False
         )
         data = json.loads(response.data)

@@ -1,4 +1,5 @@
-"""The Slack app: ``/eks504``, ``@eks504`` mentions and the Re-run button.
+"""The Slack app: ``/eks504``, ``@eks504`` mentions, the message shortcut, and the Re-run,
+Apply and Measure keep-alive buttons.
 
 :func:`create_app` builds the Bolt app around a :class:`~bot.service.Checker`;
 :func:`serve` runs it, over Socket Mode when ``SLACK_APP_TOKEN`` is set, else over HTTP.
@@ -21,12 +22,15 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.clusters import ClusterRouter
-from bot.config import BotConfig
+from bot.config import BotConfig, ProbeConfig, probe_enabled
 from bot.guard import shared_from_env
 from bot.listeners import register
+from bot.listeners.apply import service_from_env
 from bot.listeners.options import Options
 from bot.policy import Policy
+from bot.probe import LiveProbe
 from bot.service import Checker
+from checks.collect.probe import PROBE_IMAGE
 from checks.errors import Eks504Error
 
 logger = logging.getLogger(__name__)
@@ -81,10 +85,20 @@ def options_for(
     checker: Checker, config: BotConfig | None, env: Mapping[str, str] = os.environ
 ) -> Options:
     """The listeners' options for a served app: Redis-shared state when ``REDIS_URL`` is
-    set, the configuration's rules, and the clusters the checker can reach."""
+    set, the configuration's rules, the clusters the checker can reach, who may apply
+    fixes, and whether (and where) the keep-alive probe may start pods."""
     shared = shared_from_env(env)
     clusters = checker.names if isinstance(checker, ClusterRouter) else None
-    return Options(policy=Policy(config, shared.limiter, clusters=clusters), ledger=shared.ledger)
+    probe = config.probe if config is not None else ProbeConfig()
+    enabled = probe_enabled(config, env)
+    logger.info("keep-alive probe: %s", "on" if enabled else "off")
+    return Options(
+        policy=Policy(config, shared.limiter, clusters=clusters),
+        ledger=shared.ledger,
+        apply=service_from_env(checker, config, env),
+        probe_enabled=enabled,
+        probe_runner=LiveProbe(namespace=probe.namespace, image=probe.image or PROBE_IMAGE),
+    )
 
 
 def serve(

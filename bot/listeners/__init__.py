@@ -7,9 +7,11 @@ Events Slack delivers more than once are dropped first, by a global middleware.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from slack_bolt import App
 
-from bot.listeners import actions, apply, mentions, shortcut, slash
+from bot.listeners import actions, apply, mentions, probe, shortcut, slash
 from bot.listeners.dedupe import event_dedupe
 from bot.listeners.options import Options
 from bot.service import Checker
@@ -17,9 +19,14 @@ from bot.service import Checker
 
 def register(app: App, checker: Checker, options: Options | None = None) -> None:
     options = options or Options()
+    service = options.apply or apply.service_from_env(checker)
+    options = replace(options, apply=service, offers=options.offers or service.offer)
+    prober = probe.Prober(checker, options)
+
     app.use(event_dedupe(options.ledger))
-    slash.register(app, checker, options)
-    mentions.register(app, checker, options)
+    slash.register(app, checker, options, prober)
+    mentions.register(app, checker, options, prober)
     actions.register(app, checker, options)
     shortcut.register(app, checker, options)
-    apply.register(app, checker)
+    apply.register(app, service)
+    probe.register(app, prober)

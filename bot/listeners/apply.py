@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from bot.apply import (
     kubectl_command,
     pending_from_env,
 )
-from bot.apply_policy import GroupMembers, policy_from_env
+from bot.apply_policy import ApplyPolicy, GroupMembers, policy_from_env
 from bot.audit import (
     APPLIED,
     DRY_RUN_FAILED,
@@ -38,16 +39,11 @@ from bot.audit import (
     AuditEntry,
     audit_from_env,
 )
+from bot.clusters import connection_of
 from bot.commands import escape_mrkdwn, mrkdwn_code
-from bot.render_slack import (
-    APPLY_ACTION_ID,
-    MAX_BLOCKS,
-    UNDO_ACTION_ID,
-    code_blocks,
-    set_fix_offers,
-)
+from bot.config import BotConfig
+from bot.render_slack import APPLY_ACTION_ID, MAX_BLOCKS, UNDO_ACTION_ID, code_blocks
 from bot.service import Checker
-from checks.collect.settings import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -72,25 +68,40 @@ _PATCH_TYPES = {"strategic": "strategic merge", "merge": "JSON merge", "json": "
 # Wiring
 
 
-def service_from_env(checker: Checker) -> ApplyService:
-    """Policy, offers and audit log from the environment; kube connections from the checker.
+def apply_policy(config: BotConfig | None, env: Mapping[str, str] = os.environ) -> ApplyPolicy:
+    """Who may apply: the configuration's ``apply:`` section, else the environment's lists."""
+    if config is not None and config.apply is not None:
+        policy = config.apply
+        source = "the configuration file"
+    else:
+        policy = policy_from_env(env)
+        source = "the environment"
+    logger.info(
+        "apply policy from %s: %d user(s), %d user group(s)",
+        source,
+        len(policy.users),
+        len(policy.groups),
+    )
+    return policy
 
-    A checker that serves several clusters lends theirs through ``connection_for(name)``;
-    one that serves a single cluster through its ``connection``.
-    """
-    connection_for = getattr(checker, "connection_for", None)
-    single = getattr(checker, "connection", None)
+
+def service_from_env(
+    checker: Checker, config: BotConfig | None = None, env: Mapping[str, str] = os.environ
+) -> ApplyService:
+    """Policy (see :func:`apply_policy`), offers and audit log from the configuration and
+    the environment; each cluster's kube connection from the checker, so that a fix is
+    applied to the cluster its report came from."""
 
     def clusters(name: str) -> Cluster | None:
-        connection = connection_for(name) if callable(connection_for) else None
-        if connection is None and isinstance(single, Connection):
-            connection = single if name in ("default", single.cluster) else None
-        return Cluster(connection, name) if isinstance(connection, Connection) else None
+        connection = connection_of(checker, name)
+        if connection is None:
+            return None
+        return Cluster(connection, connection.cluster if name == "default" else name)
 
     return ApplyService(
-        policy=policy_from_env(),
-        pending=pending_from_env(),
-        audit=audit_from_env(),
+        policy=apply_policy(config, env),
+        pending=pending_from_env(env),
+        audit=audit_from_env(env),
         clusters=clusters,
     )
 
@@ -269,9 +280,7 @@ def render_outcome(entry: AuditEntry) -> dict[str, Any]:
 # Listeners
 
 
-def register(app: App, checker: Checker, service: ApplyService | None = None) -> None:
-    service = service or service_from_env(checker)
-    set_fix_offers(service.offer)
+def register(app: App, service: ApplyService) -> None:
 
     def acknowledge(ack: Ack) -> None:
         ack()

@@ -204,7 +204,9 @@ def register(app: App, prober: Prober) -> None:
 
         request = measure_request(str(action.get("value", "")))
         if request is None or not channel:
-            logger.warning("ignored a Measure keep-alive click from %s with an unusable value", user)
+            logger.warning(
+                "ignored a Measure keep-alive click from %s with an unusable value", user
+            )
             respond(text=NOT_OURS, response_type="ephemeral", replace_original=False)
             return
         target, reuse = request

@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from bot.apply_policy import ApplyPolicy
 from bot.cache import MemoryCache
-from bot.render_slack import APPLY_ACTION_ID, UNDO_ACTION_ID, set_fix_offers
-from bot.service import CheckOutcome, LiveChecker, Progress
-from bot.slack_app import create_app
+from bot.clusters import ClusterRouter
+from bot.config import BotConfig, ClusterConfig, RateLimits
+from bot.listeners.apply import service_from_env
+from bot.listeners.options import Options
+from bot.render_slack import APPLY_ACTION_ID, UNDO_ACTION_ID
+from bot.service import Checker, CheckOutcome, LiveChecker, Progress
+from bot.slack_app import create_app, options_for
 from checks.collect.settings import Connection
 from checks.models import Finding, Fix, KubePatch, Report, Severity, Status, Target
 from sandbox.kube_server import KubeApiServer
@@ -79,24 +84,20 @@ class StaticChecker:
 # Fixtures
 
 
-@pytest.fixture(autouse=True)
-def _no_offers_left_behind() -> Iterator[None]:
-    yield
-    set_fix_offers(None)
-
-
 @pytest.fixture
 def fake() -> Iterator[SlackFake]:
     with SlackFake() as running:
         yield running
 
 
-def _kube(tmp_path: Path, annotations: dict[str, str] | None = None) -> KubeApiServer:
+def _kube(
+    tmp_path: Path, annotations: dict[str, str] | None = None, cluster_name: str = "demo"
+) -> KubeApiServer:
     objects = copy.deepcopy(load(SCENARIO).cluster)
     for obj in objects:
         if obj["kind"] == "Deployment" and annotations:
             obj["metadata"].setdefault("annotations", {}).update(annotations)
-    return KubeApiServer(objects, {}, cluster_name="demo")
+    return KubeApiServer(objects, {}, cluster_name=cluster_name)
 
 
 Start = Callable[..., tuple[str, KubeApiServer]]
@@ -405,3 +406,113 @@ def test_undo_by_a_user_not_allowed_is_refused(fake: SlackFake, start: Start) ->
     time.sleep(0.2)
     assert len(fake.views) == 1
     assert _deployment(server) == patched
+
+
+# ---------------------------------------------------------------------------
+# Offers per app, several clusters, the policy from the configuration file
+
+
+NO_LIMITS = RateLimits(per_user=0, per_channel=0)
+
+
+def _cluster(stack: ExitStack, tmp_path: Path, name: str) -> tuple[StaticChecker, KubeApiServer]:
+    server = stack.enter_context(_kube(tmp_path, cluster_name=name))
+    kubeconfig = server.write_kubeconfig(tmp_path / f"kubeconfig-{name}")
+    return StaticChecker(Connection(kubeconfig=str(kubeconfig), cluster=name)), server
+
+
+def _app(stack: ExitStack, fake: SlackFake, checker: Checker, options: Options) -> str:
+    app = create_app(
+        checker, token=BOT_TOKEN, signing_secret=SECRET, api_url=fake.url, options=options
+    )
+    return stack.enter_context(serving_app(app))
+
+
+def _reply_in(fake: SlackFake, channel: str) -> Post:
+    found: Post = _until(
+        lambda: next(
+            (
+                p
+                for p in fake.posts
+                if p.channel == channel and p.text.startswith(":red_circle: TERMINATION")
+            ),
+            None,
+        )
+    )
+    return found
+
+
+def test_each_app_offers_by_its_own_policy_not_by_the_last_one_created(
+    fake: SlackFake, tmp_path: Path
+) -> None:
+    with ExitStack() as stack:
+        allowing, _ = _cluster(stack, tmp_path, "allowing")
+        refusing, _ = _cluster(stack, tmp_path, "refusing")
+        first = _app(
+            stack,
+            fake,
+            allowing,
+            Options(apply=service_from_env(allowing, None, {"EKS504_APPLY_USERS": "U1"})),
+        )
+        second = _app(stack, fake, refusing, Options(apply=service_from_env(refusing, None, {})))
+
+        slash(first, fake, "check shop/web", channel="CA")
+        slash(second, fake, "check shop/web", channel="CB")
+        offered, not_offered = _reply_in(fake, "CA"), _reply_in(fake, "CB")
+        _settled(fake)
+
+    assert len(_buttons(offered, APPLY_ACTION_ID)) == 1
+    assert _buttons(not_offered, APPLY_ACTION_ID) == []
+
+
+def test_with_several_clusters_apply_patches_the_cluster_the_report_came_from(
+    fake: SlackFake, tmp_path: Path
+) -> None:
+    config = BotConfig(
+        clusters={"prod": ClusterConfig("prod"), "staging": ClusterConfig("staging")},
+        default_cluster="prod",
+        rate_limits=NO_LIMITS,
+        apply=ApplyPolicy(users=frozenset({"U1"})),
+    )
+    with ExitStack() as stack:
+        prod, prod_server = _cluster(stack, tmp_path, "prod")
+        staging, staging_server = _cluster(stack, tmp_path, "staging")
+        router = ClusterRouter({"prod": prod, "staging": staging}, default="prod")
+        url = _app(stack, fake, router, options_for(router, config, {}))
+        untouched = _deployment(prod_server)
+
+        slash(url, fake, "check shop/web --cluster staging")
+        reply = _post_with(fake, APPLY_ACTION_ID)
+        _click(url, reply, APPLY_ACTION_ID, "U1", fake)
+        (view,) = fake.wait_for_views(1)
+        _submit(url, view, "U1")
+        (outcome,) = _outcome(fake, ":white_check_mark:")
+        _settled(fake)
+
+        assert "in cluster `staging`" in json.dumps(view["blocks"])
+        assert "cluster staging" in outcome.all_text()
+        patched = _deployment(staging_server)["spec"]["template"]["spec"]
+        assert patched["terminationGracePeriodSeconds"] == 45
+        assert _deployment(prod_server) == untouched
+        assert not any(method == "PATCH" for method, _ in prod_server.requests)
+
+
+def test_apply_policy_in_the_config_file_beats_the_environment(
+    fake: SlackFake, tmp_path: Path
+) -> None:
+    config = BotConfig(rate_limits=NO_LIMITS, apply=ApplyPolicy(users=frozenset({"U5"})))
+    with ExitStack() as stack:
+        checker, _ = _cluster(stack, tmp_path, "demo")
+        options = options_for(checker, config, {"EKS504_APPLY_USERS": "U1"})
+        url = _app(stack, fake, checker, options)
+
+        slash(url, fake, "check shop/web")
+        reply = _post_with(fake, APPLY_ACTION_ID)
+        _click(url, reply, APPLY_ACTION_ID, "U1", fake)
+        (refusal,) = fake.wait_for_ephemerals(1)
+        _click(url, reply, APPLY_ACTION_ID, "U5", fake)
+        (view,) = fake.wait_for_views(1)
+
+    assert refusal.user == "U1"
+    assert refusal.text.startswith(":no_entry: You are not allowed to apply fixes from Slack.")
+    assert view["callback_id"] == "eks504_apply_confirm"

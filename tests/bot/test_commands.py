@@ -34,6 +34,31 @@ def test_cluster_option_sets_the_targets_cluster() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("probe shop/web", SHOP_WEB),
+        ("<@U0123ABC> PROBE web -n shop", SHOP_WEB),
+        ("probe shop/web --cluster prod", Target("shop", "web", "prod")),
+    ],
+)
+def test_probe_takes_a_target_like_check(text: str, target: Target) -> None:
+    assert parse(text) == Command(kind="probe", target=target)
+
+
+def test_probe_without_a_service_says_what_it_needs() -> None:
+    assert first_line(parse("probe")) == (
+        "`probe` needs exactly one Service (`NAMESPACE/SERVICE`), got nothing."
+    )
+
+
+def test_usage_names_the_probe_and_that_it_starts_a_pod() -> None:
+    assert (
+        "• `/eks504 probe NAMESPACE/SERVICE`: measure how long its pods keep an idle "
+        "connection open (starts a short-lived pod in the cluster; only where it is turned on)"
+    ) in USAGE
+
+
 def test_slack_auto_link_around_a_name_is_undone() -> None:
     assert parse("check <http://shop/web|shop/web>") == Command(kind="check", target=SHOP_WEB)
 

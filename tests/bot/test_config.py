@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bot.apply_policy import ApplyPolicy
 from bot.cache import MemoryCache
 from bot.cli import build_parser
-from bot.clusters import ClusterRouter, UnknownClusterError, checkers_from_config
+from bot.clusters import (
+    ClusterRouter,
+    UnknownClusterError,
+    checkers_from_config,
+    connection_of,
+)
 from bot.config import (
     BotConfig,
     ChannelConfig,
     ClusterConfig,
     ConfigError,
+    ProbeConfig,
     RateLimits,
     config_from_env,
     load_config,
     parse_config,
+    probe_enabled,
 )
 from bot.guard import MemoryRateLimiter
+from bot.listeners.apply import apply_policy
 from bot.policy import Policy
 from bot.service import CheckOutcome, LiveChecker, Progress
 from checks.collect.settings import Connection
@@ -38,7 +48,8 @@ channels:
     default_cluster: staging
     namespaces: [shop, "payments-*"]
 rate_limits: {per_user: 3, per_channel: 9, window_s: 120}
-apply: {allowed_users: [U1]}
+apply: {users: [U1, W2], groups: [S0SRE]}
+probe: {enabled: true, namespace: eks504, image: registry.example.com/python:3.12}
 """
 
 
@@ -65,7 +76,10 @@ def test_config_file_is_read_into_typed_settings(tmp_path: Path) -> None:
             "C0SHOP": ChannelConfig(default_cluster="staging", namespaces=("shop", "payments-*"))
         },
         rate_limits=RateLimits(per_user=3, per_channel=9, window_s=120),
-        apply={"allowed_users": ["U1"]},
+        apply=ApplyPolicy(users=frozenset({"U1", "W2"}), groups=frozenset({"S0SRE"})),
+        probe=ProbeConfig(
+            enabled=True, namespace="eks504", image="registry.example.com/python:3.12"
+        ),
     )
     assert config_from_env({"EKS504_CONFIG": str(path)}) == config
     assert config_from_env({}) is None
@@ -113,6 +127,30 @@ def test_config_file_is_read_into_typed_settings(tmp_path: Path) -> None:
             "- just a list",
             "The configuration is wrong at the top level: expected a mapping, got list.",
         ),
+        (
+            "apply: {users: [U1, bob]}",
+            "The configuration is wrong at apply.users[1]: 'bob' is not a Slack user id (such "
+            "as U012AB3CD).",
+        ),
+        (
+            "apply: {groups: S0SRE}",
+            "The configuration is wrong at apply.groups: expected a list of Slack user group "
+            "ids, such as [S0614TZR7].",
+        ),
+        (
+            "apply: {allowed_users: [U1]}",
+            "The configuration is wrong at apply: unknown key(s) allowed_users; expected some "
+            "of groups, users.",
+        ),
+        (
+            "probe: {enabled: yes please}",
+            "The configuration is wrong at probe.enabled: expected true or false, got "
+            "'yes please'.",
+        ),
+        (
+            "probe: {namespace: Probes}",
+            "The configuration is wrong at probe.namespace: 'Probes' is not a namespace name.",
+        ),
     ],
 )
 def test_config_mistakes_say_where_and_what(text: str, message: str) -> None:
@@ -122,6 +160,48 @@ def test_config_mistakes_say_where_and_what(text: str, message: str) -> None:
         parse_config(yaml.safe_load(text))
 
     assert caught.value.message == message
+
+
+ENV_POLICY = {"EKS504_APPLY_USERS": "U9", "EKS504_APPLY_GROUPS": "S9"}
+
+
+def test_apply_policy_comes_from_the_config_file_when_it_has_an_apply_section() -> None:
+    config = parse_config({"apply": {"users": ["U1"], "groups": ["S0SRE"]}})
+
+    assert apply_policy(config, ENV_POLICY) == ApplyPolicy(
+        users=frozenset({"U1"}), groups=frozenset({"S0SRE"})
+    )
+
+
+def test_empty_apply_section_allows_nobody_whatever_the_environment_says() -> None:
+    config = parse_config({"apply": {}})
+
+    assert apply_policy(config, ENV_POLICY).allows_anyone is False
+
+
+def test_apply_policy_falls_back_to_the_environment_without_an_apply_section() -> None:
+    expected = ApplyPolicy(users=frozenset({"U9"}), groups=frozenset({"S9"}))
+
+    assert parse_config({"clusters": {"prod": {}}}).apply is None
+    assert apply_policy(parse_config({"clusters": {"prod": {}}}), ENV_POLICY) == expected
+    assert apply_policy(None, ENV_POLICY) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "enabled"),
+    [
+        (None, {}, False),
+        (BotConfig(), {}, False),
+        (BotConfig(probe=ProbeConfig(enabled=True)), {}, True),
+        (None, {"EKS504_PROBE": "1"}, True),
+        (BotConfig(), {"EKS504_PROBE": "true"}, True),
+        (BotConfig(), {"EKS504_PROBE": "0"}, False),
+    ],
+)
+def test_probe_is_on_only_where_the_config_or_the_environment_says_so(
+    config: BotConfig | None, env: dict[str, str], enabled: bool
+) -> None:
+    assert probe_enabled(config, env) is enabled
 
 
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -193,6 +273,40 @@ def test_router_refuses_an_unknown_cluster() -> None:
         router.check(Target("shop", "web", "dev"))
 
     assert str(caught.value) == "There is no cluster named dev. Known clusters: prod."
+
+
+def test_router_lends_each_clusters_connection_and_the_default_for_default() -> None:
+    config = parse_config({"clusters": {"prod": {"context": "p"}, "staging": {"context": "s"}}})
+    router = checkers_from_config(
+        replace(config, default_cluster="staging"), MemoryCache(), ttl_s=60
+    )
+
+    assert router.connection_for("prod").context == "p"
+    assert router.connection_for("prod").cluster == "prod"
+    assert router.connection_for("staging").context == "s"
+    assert router.connection_for("default").cluster == "staging"
+    with pytest.raises(UnknownClusterError) as caught:
+        router.connection_for("dev")
+    assert str(caught.value) == "There is no cluster named dev. Known clusters: prod, staging."
+
+
+def test_router_without_a_connection_for_a_cluster_says_so() -> None:
+    router = ClusterRouter({"prod": Recorder()})
+
+    with pytest.raises(UnknownClusterError) as caught:
+        router.connection_for("prod")
+
+    assert str(caught.value) == "Cluster prod has no Kubernetes connection."
+    assert connection_of(router, "prod") is None
+
+
+def test_connection_of_a_single_checker_serves_its_cluster_and_default_only() -> None:
+    connection = Connection(context="demo", cluster="demo")
+    checker = LiveChecker(connection, MemoryCache())
+
+    assert connection_of(checker, "demo") is connection
+    assert connection_of(checker, "default") is connection
+    assert connection_of(checker, "prod") is None
 
 
 # ---------------------------------------------------------------------------
