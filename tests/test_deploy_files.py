@@ -144,7 +144,8 @@ def test_node_reader_role_sits_in_the_probe_namespace_and_only_manages_pods() ->
     role = _one("Role", "eks504-node-reader")
     assert role["metadata"]["namespace"] == Connection().probe_namespace
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "delete"]}
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "delete"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     ]
 
 
