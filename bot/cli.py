@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.cache import MemoryCache, ResultCache, cache_from_env
 from bot.service import LiveChecker
 from checks.collect.settings import Connection
-from checks.errors import Eks504Error, InputError
+from checks.errors import BackendError, Eks504Error, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,19 @@ def resolve_scenario(value: str) -> Path:
     from sandbox.scenario import BUNDLED_DIR
 
     path = Path(value)
-    if path.exists():
+    if path.is_file():
         return path
+    if path.exists():
+        raise InputError(
+            f"{value} is not a file.",
+            "Give a scenario file, e.g. sandbox/scenarios/s1-alb-idle-timeout-short.yaml.",
+        )
+    names = ", ".join(p.stem for p in sorted(BUNDLED_DIR.glob("*.yaml")))
+    if "/" in value or "\\" in value or value.endswith((".yaml", ".yml")):
+        raise InputError(f"No scenario file {value}.", f"Bundled scenarios: {names}.")
     matches = sorted(BUNDLED_DIR.glob(f"{value.lower()}*.yaml"))
     if len(matches) == 1:
         return matches[0]
-    names = ", ".join(p.stem for p in sorted(BUNDLED_DIR.glob("*.yaml")))
     raise InputError(f"No scenario file {value}.", f"Bundled scenarios: {names}.")
 
 
@@ -134,8 +141,29 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the Slack app: one checker per cluster of ``EKS504_CONFIG``, else one for the
-    cluster (or scenario) the options name."""
+    """Serve the Slack app; Slack's refusals and an unreachable Slack are said in plain words."""
+    from urllib.error import URLError
+
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        return _serve(args)
+    except (BoltError, SlackApiError) as exc:
+        raise InputError(
+            f"Slack refused the app's credentials: {exc}.",
+            "Check SLACK_BOT_TOKEN (and SLACK_APP_TOKEN for Socket Mode) belong to this app.",
+        ) from exc
+    except (URLError, ConnectionError) as exc:
+        raise BackendError(
+            f"Cannot reach Slack's Web API: {exc}.",
+            "Check network access to slack.com, or SLACK_API_URL if you set it.",
+        ) from exc
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """One checker per cluster of ``EKS504_CONFIG``, else one for the cluster (or scenario)
+    the options name."""
     from bot.clusters import ClusterRouter, checkers_from_config
     from bot.config import config_from_env
     from bot.slack_app import serve
@@ -159,6 +187,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eks504")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eks504",
@@ -166,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "balancer, and how to fix it.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def where(p: argparse.ArgumentParser) -> None:
@@ -189,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "target", nargs="?", default="", help="NAMESPACE/SERVICE, or SERVICE with -n"
     )
-    check.add_argument("-n", "--namespace")
+    check.add_argument("-n", "--namespace", help="the Service's namespace (default: default)")
     check.add_argument("--format", choices=("text", "json", "slack"), default="text")
     check.add_argument("--fresh", action="store_true", help="ignore a cached result")
     where(check)
@@ -219,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    # A server says what it is doing; a one-shot check only what went wrong.
+    quiet = logging.INFO if args.command == "serve" else logging.WARNING
+    level = {0: quiet, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose < 2:
         # moto and werkzeug log every sandbox request at INFO.

@@ -95,6 +95,8 @@ class Policy:
         name = asked or self.config.cluster_for(channel)
         if self.clusters is None:
             return target if name is None else replace(target, cluster=name)
+        if name is None and len(self.clusters) == 1:
+            name = next(iter(self.clusters))
         if name is None:
             return (
                 f":grey_question: Which cluster should I check {mrkdwn_code(target.ask)} in? "

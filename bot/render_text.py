@@ -32,7 +32,7 @@ def _finding(f: Finding, colour: bool) -> list[str]:
 
 
 # The layer column is cut here so that the table stays readable in a terminal.
-LADDER_LAYER_WIDTH = 44
+LADDER_LAYER_WIDTH = 64
 
 
 def _seconds(value: float | None) -> str:
@@ -94,10 +94,9 @@ def render(
     unknown = [f for f in report.findings if f.status is Status.UNKNOWN]
     if unknown:
         lines.append("Could not check:")
-        lines += [
-            f"  {_mark(f.status, colour)} {f.code}: {f.summary} {'; '.join(f.evidence)}".rstrip()
-            for f in unknown
-        ]
+        for f in unknown:
+            lines.append(f"  {_mark(f.status, colour)} {f.code}: {f.summary}")
+            lines += [f"      - {e}" for e in f.evidence]
     passed = sorted({f.code for f in report.findings if f.status is Status.PASS})
     if passed:
         lines.append("Passed: " + ", ".join(passed))

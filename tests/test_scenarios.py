@@ -49,11 +49,11 @@ def test_json_report_has_the_documented_shape(capsys: pytest.CaptureFixture[str]
     finding = next(f for f in report["findings"] if f["code"] == "IDLE_TIMEOUT_REACHED")
     assert set(finding) >= {"code", "status", "severity", "summary", "evidence", "fixes"}
     assert finding["status"] == "fail"
-    assert "in 4 of the last 10 minutes" in finding["summary"]
+    assert "in 4 of the last 60 minutes" in finding["summary"]
     assert any("30 s" in e for e in finding["evidence"])
     fix_text = "\n".join(f["text"] for f in finding["fixes"])
     assert "kubectl annotate ingress --namespace shop reports" in fix_text
-    assert "idle_timeout.timeout_seconds=120" in fix_text
+    assert "idle_timeout.timeout_seconds=70" in fix_text
     for fix in finding["fixes"]:
         assert {"title", "language", "text"} <= set(fix) <= {"title", "language", "text", "apply"}
     assert {f["status"] for f in report["findings"]} <= {"fail", "warn", "pass", "unknown"}

@@ -405,8 +405,13 @@ def _unknown(pooler: Pooler, groups: list[_Group]) -> Finding:
         code=CODE,
         status=Status.UNKNOWN,
         severity=Severity.INFO,
-        summary=f"Could not tell how long {', '.join(servers)} keeps idle connections behind "
-        f"{pooler.label}",
+        summary=(
+            f"Could not tell how long {', '.join(servers)} keeps idle connections behind "
+            f"{pooler.label}"
+            if "unknown" not in servers
+            else f"Could not tell which HTTP server the pods run behind {pooler.label}, or "
+            "how long it keeps idle connections"
+        ),
         resource=f"pod/{groups[0].pods[0]}",
         evidence=tuple(evidence),
     )
@@ -441,7 +446,7 @@ def _server_fix(group: _Group, target: int) -> Fix:
         "container": keepalive.container,
         "seconds": target,
     }
-    if server == "node":
+    if server == "Node.js":
         return fix(title, "javascript", "keepalive_node.j2", **common)
     if origin.kind in ("argv", "shell") and server in ("gunicorn", "uvicorn"):
         flag = gunicorn_server.KEEPALIVE_FLAG if server == "gunicorn" else uvicorn_server.FLAG

@@ -89,6 +89,8 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 )
             continue
         per_minute = series.by_minute(errors)
+        # CloudWatch leaves out minutes without data: count minutes over the whole window.
+        window = max(snapshot.window_s // 60, len(per_minute))
         bad = {m: v for m, v in per_minute.items() if v > 0}
         total = int(sum(bad.values()))
         if not bad:
@@ -97,7 +99,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                     CODE,
                     Status.PASS,
                     Severity.HIGH,
-                    f"{metric} of {lb.name} is 0 over {len(per_minute)} minutes.",
+                    f"{metric} of {lb.name} is 0 over {window} minutes.",
                     resource,
                 )
             )
@@ -107,7 +109,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         )
         together = sum(1 for m in bad if elb_5xx.get(m, 0) > 0)
         evidence = [
-            f"{metric}: {total} in {len(bad)} of the last {len(per_minute)} minutes "
+            f"{metric}: {total} in {len(bad)} of the last {window} minutes "
             f"(peak {int(max(bad.values()))} in a minute)",
             f"minutes that also show ELB 5XX: {together} of {len(bad)}",
             *_kind_of_failure(snapshot, lb, set(bad)),
@@ -119,7 +121,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                 Status.FAIL,
                 Severity.HIGH,
                 f"{lb.name} failed {total} times to connect to or keep a connection with its "
-                f"targets ({metric}) in the last {len(per_minute)} minutes.",
+                f"targets ({metric}) in the last {window} minutes.",
                 resource,
                 (
                     *evidence,

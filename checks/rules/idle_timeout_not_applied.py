@@ -10,15 +10,37 @@ from __future__ import annotations
 import logging
 
 from checks import kube
-from checks.annotations.reasons import explain_not_applied, idle_fixes
+from checks.annotations.judge import evaluate
+from checks.annotations.kb import format_version
+from checks.annotations.reasons import explain_not_applied
 from checks.annotations_idle import DEFAULT_IDLE_TIMEOUT_S, asked_idle_timeouts, served_objects
+from checks.fixes import fix
 from checks.kube import ref
-from checks.models import Finding, Severity, Status
+from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
-from checks.snapshot import Snapshot
+from checks.snapshot import KubeObject, Snapshot
 
 logger = logging.getLogger(__name__)
 CODE = "IDLE_TIMEOUT_NOT_APPLIED"
+
+
+def _fixes(snapshot: Snapshot, obj: KubeObject, key: str) -> tuple[Fix, ...]:
+    """The key is already the right one: the fix is what keeps it from applying. An
+    IngressGroup conflict has its own finding; here, a controller too old to read the key."""
+    evaluation = evaluate(snapshot)
+    for too_new_obj, too_new_key, since in evaluation.too_new:
+        if too_new_obj is obj and too_new_key == key and evaluation.version is not None:
+            return (
+                fix(
+                    f"Upgrade the AWS Load Balancer Controller to {format_version(since)} or later",
+                    "shell",
+                    "controller_upgrade.sh.j2",
+                    installed=format_version(evaluation.version),
+                    needed=format_version(since),
+                    key=key,
+                ),
+            )
+    return ()
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
@@ -65,7 +87,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                                 ]
                             ),
                         ),
-                        tuple(idle_fixes(snapshot, lb, ask.obj, ask.seconds, ask.key)),
+                        _fixes(snapshot, ask.obj, ask.key),
                     )
                 )
             elif ask.seconds is not None:

@@ -8,6 +8,7 @@ that count load-balancer 5XX/504 responses.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 from checks import kube, series
@@ -24,17 +25,61 @@ from checks.links import metric_url
 from checks.metrics_catalog import ELB_5XX_METRICS, LATENCY_METRIC
 from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
+from checks.rules.app_keepalive import pools_connections
+from checks.servers import detect
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 from checks.thresholds import IDLE_TIMEOUT_MARGIN_S, MAX_IDLE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
 CODE = "IDLE_TIMEOUT_REACHED"
+# How much shorter than the servers' keep-alive a suggested idle timeout stays.
+KEEPALIVE_MARGIN_S = 5
+_NUMBER = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
 
 
-def suggested_timeout(current: int, lb_type: str) -> int:
-    """A longer idle timeout to offer: double, on a whole minute, within AWS's range."""
+def suggested_timeout(current: int, lb_type: str, ceiling: int | None = None) -> int:
+    """A longer idle timeout to offer: double, on a whole minute, within AWS's range, and
+    under ``ceiling`` (what the servers behind keep idle connections for) when that still
+    leaves it longer than now."""
     doubled = max(current * 2, 120)
-    return min(-(-doubled // 60) * 60, MAX_IDLE_TIMEOUT_S[lb_type])
+    value = min(-(-doubled // 60) * 60, MAX_IDLE_TIMEOUT_S[lb_type])
+    if ceiling is not None and current < ceiling < value:
+        return ceiling
+    return value
+
+
+def keepalive_ceiling(snapshot: Snapshot, lb: LoadBalancer) -> tuple[int | None, str]:
+    """The longest idle timeout that keeps every server behind ``lb`` closing idle
+    connections after it: their shortest keep-alive less a margin. ``(None, "")`` where no
+    server behind reuses connections or its keep-alive is unknown."""
+    if not pools_connections(lb) or snapshot.proxy_behind(lb) is not None:
+        return None, ""
+    shortest: tuple[float, str] | None = None
+    for pod in snapshot.pods:
+        for container in kube.containers(pod):
+            found = detect(container, pod, snapshot.configmaps)
+            if not found.reuses_connections or found.idle_timeout_s is None:
+                continue
+            if shortest is None or found.idle_timeout_s < shortest[0]:
+                where = f"{found.server} in {kube.namespace(pod)}/{kube.name(pod)}"
+                shortest = (found.idle_timeout_s, f"{where} ({found.source})")
+    if shortest is None:
+        return None, ""
+    return int(shortest[0]) - KEEPALIVE_MARGIN_S, shortest[1]
+
+
+def _pending_asks(snapshot: Snapshot, lb: LoadBalancer, idle: int) -> list[str]:
+    """Idle timeouts the manifests already ask for, under any key, that differ from the one
+    in effect: the fix for those is making the ask apply, not a new value."""
+    asks = []
+    for obj in served_objects(lb, snapshot.service, snapshot.ingresses):
+        for key, value in kube.annotations(obj).items():
+            if "idle" not in key and "idle_timeout" not in value:
+                continue
+            numbers = [int(n) for n in _NUMBER.findall(value)]
+            if numbers and numbers[-1] != idle:
+                asks.append(f"{kube.ref(obj)} asks for {numbers[-1]} s under {key}")
+    return asks
 
 
 def _annotation_patch(obj: KubeObject, key: str, value: str) -> KubePatch:
@@ -138,9 +183,35 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         cut = sorted(m for m in at_limit if elb_errors.get(m, 0) > 0)
         peak = max(latency_by_minute.values(), default=0.0)
         errors_in_cut = int(sum(elb_errors[m] for m in cut))
-        minutes = len(latency_by_minute)
+        minutes = max(snapshot.window_s // 60, len(latency_by_minute))
         if cut:
             error_label = "ELB 504" if lb.type == "application" else "ELB 5XX"
+            pending = _pending_asks(snapshot, lb, idle)
+            ceiling, ceiling_source = keepalive_ceiling(snapshot, lb)
+            new = suggested_timeout(idle, lb.type, ceiling)
+            advice: list[str] = []
+            fixes: tuple[Fix, ...] = ()
+            if pending:
+                advice = [
+                    *pending,
+                    "that ask is not in effect: make it apply (see IDLE_TIMEOUT_NOT_APPLIED) "
+                    "rather than setting another value",
+                ]
+            else:
+                fixes = _fixes(snapshot, lb, new)
+                if ceiling is not None and new > ceiling:
+                    advice = [
+                        f"{ceiling_source} closes idle connections sooner than {new} s: raise "
+                        "it too (see APP_KEEPALIVE_BELOW_IDLE_TIMEOUT), or the longer idle "
+                        "timeout trades these 504s for 502s"
+                    ]
+                    # Applied alone, the change would cause the 502s: no one-click apply.
+                    fixes = tuple(replace(f, apply=None) for f in fixes)
+                elif ceiling is not None:
+                    advice = [
+                        f"{new} s stays under the keep-alive of {ceiling_source}, so "
+                        "connections are still closed by the load balancer first"
+                    ]
             findings.append(
                 Finding(
                     CODE,
@@ -159,8 +230,9 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                         f"{metric_url(lb, snapshot.region, latency_name, 'Maximum')}",
                         "Raise the idle timeout above your slowest legitimate request, or make "
                         "that request answer sooner (stream, poll, or run it in the background).",
+                        *advice,
                     ),
-                    _fixes(snapshot, lb, suggested_timeout(idle, lb.type)),
+                    fixes,
                 )
             )
         else:

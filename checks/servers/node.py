@@ -25,7 +25,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
     ):
         return None
     return ServerKeepAlive(
-        server="node",
+        server="Node.js",
         container=view.name,
         reuses_connections=True,
         idle_timeout_s=DEFAULT_KEEPALIVE_S,

@@ -269,7 +269,8 @@ def test_slash_probe_announces_itself_in_the_channel_and_answers_in_that_thread(
     acknowledged = slash(url, fake, "probe shop/web")
     announced, result = fake.wait_for_posts(2)
 
-    assert acknowledged.json()["text"] == ":stopwatch: Starting the keep-alive probe of `shop/web`…"
+    starting = ":stopwatch: Starting the keep-alive probe of `shop/web`…"
+    assert acknowledged.json()["text"] == starting
     assert (announced.channel, announced.thread_ts) == ("C1", None)
     assert "waits up to 70 s for the server to close the connection" in announced.text
     assert (result.channel, result.thread_ts) == ("C1", announced.ts)

@@ -15,7 +15,7 @@ def test_fast_failures_point_at_connections_closed_by_targets() -> None:
     (finding,) = judge(snapshot)
     assert finding.status is Status.FAIL
     assert finding.evidence[0] == (
-        "BackendConnectionErrors: 12 in 2 of the last 4 minutes (peak 7 in a minute)"
+        "BackendConnectionErrors: 12 in 2 of the last 60 minutes (peak 7 in a minute)"
     )
     assert finding.evidence[1] == "minutes that also show ELB 5XX: 2 of 2"
     assert "fast failures" in finding.evidence[2]
@@ -40,7 +40,7 @@ def test_alb_errors_reported_per_target_group_are_added_up() -> None:
     snapshot.metrics[lb.name] = {"TargetConnectionErrorCount@k8s-shop-web-80": per_group}
     (finding,) = judge(snapshot)
     assert finding.status is Status.FAIL
-    assert finding.evidence[0].startswith("TargetConnectionErrorCount: 3 in 2 of the last 2")
+    assert finding.evidence[0].startswith("TargetConnectionErrorCount: 3 in 2 of the last 60")
 
 
 def test_zero_errors_pass() -> None:

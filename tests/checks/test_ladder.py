@@ -269,20 +269,22 @@ def test_terminal_report_shows_the_ladder_as_a_table_after_the_load_balancers() 
     lines = text.splitlines()
 
     start = lines.index("  timeout ladder, outermost first:")
-    pad = " " * 50
+    nginx = "nginx (web/frontend-5c8b7-q2w3e and 1 more, container nginx)"
+    width = len(nginx)
+    pad = " " * (4 + width + 2)
     assert lines[start - 1].startswith("  path: client -> classic LB ")
     assert lines[start + 1 : start + 9] == [
-        f"    {'layer':<44}  {'setting':<27}  value  source",
-        f"    {'Classic LB a3f9c1e7b25d4c0e8f6a1b2c3d4e5f60':<44}  {'idle timeout':<27}   60 s  "
-        "attribute idle_timeout",
+        f"    {'layer':<{width}}  {'setting':<27}  value  source",
+        f"    {'Classic LB a3f9c1e7b25d4c0e8f6a1b2c3d4e5f60':<{width}}  {'idle timeout':<27}"
+        "   60 s  attribute idle_timeout",
         f"{pad}^ fires first on a slow request",
-        f"    {'nginx (web/frontend-5c8b7-q2w3e and 1 more,…':<44}  "
-        f"{'keep-alive idle timeout':<27}   30 s  keepalive_timeout 30s, "
+        f"    {nginx}  {'keep-alive idle timeout':<27}   30 s  keepalive_timeout 30s, "
         "/etc/nginx/conf.d/default.conf line 4, ConfigMap web/frontend-nginx",
         f"{pad}^ inverted: closes idle connections before the Classic LB "
         "a3f9c1e7b25d4c0e8f6a1b2c3d4e5f60 stops reusing them (60 s)",
-        f"    {'TCP keepalive (2 pods)':<44}  net.ipv4.tcp_keepalive_time   45 s  read in the pod "
-        "(tcp_keepalive_time 45, tcp_keepalive_intvl 75, tcp_keepalive_probes 9)",
+        f"    {'TCP keepalive (2 pods)':<{width}}  net.ipv4.tcp_keepalive_time   45 s  "
+        "read in the pod (tcp_keepalive_time 45, tcp_keepalive_intvl 75, "
+        "tcp_keepalive_probes 9)",
         f"{pad}^ {CLB_ALB_EVIDENCE}",
         "",
     ]

@@ -187,12 +187,12 @@ def test_gunicorn_with_uvicorn_worker_is_gunicorn() -> None:
 
 def test_node_assumes_http_server_default() -> None:
     found = _detect(image="node:20-alpine", command=["node", "dist/server.js"])
-    assert (found.server, found.idle_timeout_s, found.assumed_default) == ("node", 5.0, True)
+    assert (found.server, found.idle_timeout_s, found.assumed_default) == ("Node.js", 5.0, True)
     assert found.source == "Node.js http.Server default keepAliveTimeout (5 s)"
 
 
 def test_npm_start_in_node_image_is_node() -> None:
-    assert _detect(image="docker.io/library/node:22", command=["npm", "start"]).server == "node"
+    assert _detect(image="docker.io/library/node:22", command=["npm", "start"]).server == "Node.js"
 
 
 def test_npm_in_other_image_is_not_guessed() -> None:
