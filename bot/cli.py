@@ -20,16 +20,22 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 def parse_duration(text: str) -> int:
-    """``1h``, ``30m``, ``90s``, ``1h30m`` or plain seconds -> seconds (at least 60)."""
-    match = _DURATION.match(text.strip().lower())
-    if not text.strip() or not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 1h, 30m or 90s")
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
+    """``1h``, ``30m``, ``90s``, ``1h30m``, ``2d`` or plain seconds -> seconds (at least 60).
+    Every number but a lone one carries its unit: ``1h30`` is refused, not read as 1h30s."""
+    text = text.strip().lower()
+    if text.isdigit():
+        text += "s"
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 1h, 30m, 1h30m, 90s or 2d"
+        )
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
     if total < 60:
         raise argparse.ArgumentTypeError("the window must be at least one minute")
     if total > 14 * 24 * 3600:
@@ -39,11 +45,18 @@ def parse_duration(text: str) -> int:
 
 def parse_target(ask: str, namespace: str | None) -> tuple[str, str]:
     """``NS/SVC`` or ``SVC`` with ``-n NS`` -> (namespace, service), validated."""
+    if ask.count("/") > 1 or ask.strip("/") != ask:
+        raise InputError(
+            f"`{ask[:80]}` is not NAMESPACE/SERVICE.",
+            "Give one namespace and one Service, e.g. `shop/web`, or `web -n shop`.",
+        )
     if "/" in ask:
         ns, _, svc = ask.partition("/")
         if namespace and namespace != ns:
             raise InputError(f"`{ask}` names namespace {ns} but -n says {namespace}.")
     else:
+        if namespace is not None and not namespace.strip():
+            raise InputError("-n needs a namespace name.")
         ns, svc = namespace or "default", ask
     for kind, value in (("namespace", ns), ("service", svc)):
         if not _NAME.match(value):
@@ -55,10 +68,35 @@ def parse_target(ask: str, namespace: str | None) -> tuple[str, str]:
     return ns, svc
 
 
+def cache_ttl() -> int:
+    raw = os.environ.get("EKS504_CACHE_TTL", "300").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(
+            f"EKS504_CACHE_TTL is {raw!r}, not a number of seconds.",
+            "Set it to a whole number of seconds of at least 1, e.g. 300.",
+        )
+    return int(raw)
+
+
+def result_cache(*, required: bool = False) -> ResultCache:
+    """The cache ``REDIS_URL`` names, else an in-process one."""
+    if not os.environ.get("REDIS_URL") and not required:
+        return MemoryCache()
+    try:
+        return cache_from_env()
+    except ValueError as exc:
+        raise InputError(
+            f"REDIS_URL is not a Redis URL: {exc}.",
+            "Use redis://HOST:PORT/DB (or rediss:// for TLS), or unset it.",
+        ) from exc
+
+
 def resolve_scenario(value: str) -> Path:
     """A scenario path, or the name of a bundled one (``s2``, ``s2-clb-nginx-keepalive-30s``)."""
     from sandbox.scenario import BUNDLED_DIR
 
+    if not value.strip():
+        raise InputError("--scenario needs a file or a bundled scenario's name.")
     path = Path(value)
     if path.is_file():
         return path
@@ -73,6 +111,13 @@ def resolve_scenario(value: str) -> Path:
     matches = sorted(BUNDLED_DIR.glob(f"{value.lower()}*.yaml"))
     if len(matches) == 1:
         return matches[0]
+    if len(matches) > 1:
+        raise InputError(
+            f"{value} matches several bundled scenarios: "
+            + ", ".join(p.stem for p in matches)
+            + ".",
+            "Give more of the name.",
+        )
     raise InputError(f"No scenario file {value}.", f"Bundled scenarios: {names}.")
 
 
@@ -81,7 +126,7 @@ def checker_for(args: argparse.Namespace, cache: ResultCache) -> Iterator[tuple[
     """A checker for the live cluster, or for a sandbox started from ``--scenario``; yields
     it with the default ask (the scenario's)."""
     window = args.window
-    ttl = int(os.environ.get("EKS504_CACHE_TTL", "300"))
+    ttl = cache_ttl()
     if args.scenario:
         from sandbox.scenario import load
         from sandbox.world import World
@@ -94,7 +139,7 @@ def checker_for(args: argparse.Namespace, cache: ResultCache) -> Iterator[tuple[
     connection = Connection(
         kubeconfig=os.environ.get("KUBECONFIG") or None,
         context=args.context,
-        region=args.region,
+        region=args.region or os.environ.get("AWS_REGION") or None,
         aws_profile=args.profile,
         aws_endpoint_url=os.environ.get("EKS504_AWS_ENDPOINT_URL") or None,
         cluster=args.cluster or args.context or "default",
@@ -106,7 +151,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bot import render_text
     from checks.models import Target
 
-    cache: ResultCache = cache_from_env() if os.environ.get("REDIS_URL") else MemoryCache()
+    cache = result_cache()
     if args.target:
         parse_target(args.target, args.namespace)  # bad input is refused before any work
     with checker_for(args, cache) as (checker, default_ask):
@@ -159,6 +204,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"Cannot reach Slack's Web API: {exc}.",
             "Check network access to slack.com, or SLACK_API_URL if you set it.",
         ) from exc
+    except OSError as exc:
+        raise BackendError(
+            f"Cannot listen on {args.host}:{args.http}: {exc.strerror or exc}.",
+            "Pick another --http port (0 picks a free one) or --host.",
+        ) from exc
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -169,7 +219,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.slack_app import serve
 
     config = config_from_env()
-    cache = cache_from_env()
+    cache = result_cache(required=True)
     if config is not None and config.clusters:
         if args.scenario or args.context or args.cluster:
             raise InputError(
@@ -177,7 +227,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "cannot be used with it.",
                 "Drop those options, or unset EKS504_CONFIG.",
             )
-        ttl = int(os.environ.get("EKS504_CACHE_TTL", "300"))
+        ttl = cache_ttl()
         router = checkers_from_config(config, cache, ttl_s=ttl, window_s=args.window)
         serve(router, http_port=args.http, host=args.host, config=config)
         return EXIT_OK
@@ -185,6 +235,12 @@ def _serve(args: argparse.Namespace) -> int:
         router = ClusterRouter({checker.connection.cluster: checker})
         serve(router, http_port=args.http, host=args.host, config=config)
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
+    return int(text)
 
 
 def _version() -> str:
@@ -241,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the Slack app")
     serve.add_argument(
         "--http",
-        type=int,
+        type=_port,
         default=3000,
         metavar="PORT",
         help="HTTP mode port when SLACK_APP_TOKEN is not set (default 3000; 0 picks a free one)",
@@ -271,6 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"eks504: {err}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as exc:  # the last guard: a user sees a sentence, not a traceback
+        logger.debug("unexpected error", exc_info=True)
+        sys.stderr.write(
+            f"eks504: unexpected error: {type(exc).__name__}: {str(exc)[:300]}. This is a bug "
+            "in eks504: run the same command with -vv for details and report it.\n"
+        )
         return EXIT_ERROR
 
 

@@ -47,7 +47,8 @@ def judge_all(
             pool.shutdown(wait=False)
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
         except Exception as exc:  # one broken check must not take the report down
-            logger.exception("check %s failed", check.name)
+            logger.warning("check %s failed: %s: %s", check.name, type(exc).__name__, exc)
+            logger.debug("check %s traceback", check.name, exc_info=True)
             produced = [
                 Finding(
                     code,
@@ -85,26 +86,40 @@ def _path(snapshot: Snapshot) -> list[str]:
 def _ladder(snapshot: Snapshot) -> list[Rung]:
     try:
         return build_ladder(snapshot)
-    except Exception:  # the ladder is evidence: without it the findings still stand
-        logger.exception("building the timeout ladder failed")
+    except Exception as exc:  # the ladder is evidence: without it the findings still stand
+        logger.warning("building the timeout ladder failed: %s: %s", type(exc).__name__, exc)
+        logger.debug("timeout ladder traceback", exc_info=True)
         return []
+
+
+NOT_READ = "NOT_READ"
+
+
+def unread_parts(snapshot: Snapshot, findings: list[Finding]) -> list[Finding]:
+    """What the collectors could not read and no finding already says: ``unknown`` is never
+    silent, even where no check needed that part."""
+    said = " ".join(e for f in findings for e in (f.summary, *f.evidence))
+    extra: list[Finding] = []
+    for gap in dict.fromkeys(snapshot.gaps):
+        if gap.reason in said:
+            continue
+        extra.append(
+            Finding(
+                NOT_READ,
+                Status.UNKNOWN,
+                Severity.INFO,
+                f"Could not read {gap.area.removeprefix('kubernetes:')} of {gap.resource}.",
+                gap.resource,
+                (gap.reason,) + ((f"needs {gap.needs}",) if gap.needs else ()),
+            )
+        )
+        said += " " + gap.reason
+    return extra
 
 
 def build_report(snapshot: Snapshot, checks: list[Check] | None = None) -> Report:
     findings = judge_all(snapshot, checks)
-    for gap in snapshot.gaps:
-        if not gap.area.startswith("kubernetes:"):
-            continue
-        findings.append(
-            Finding(
-                "KUBERNETES_ACCESS",
-                Status.UNKNOWN,
-                Severity.INFO,
-                f"Could not read {gap.resource}.",
-                gap.resource,
-                (gap.reason,),
-            )
-        )
+    findings += unread_parts(snapshot, findings)
     return Report(
         target=Target(snapshot.namespace, snapshot.service_name, snapshot.cluster),
         load_balancers=[

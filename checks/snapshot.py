@@ -196,7 +196,8 @@ class LoadBalancer:
                 ),
                 None,
             )
-        return int(raw) if raw not in (None, "") else None
+        # A value AWS would never hold (a hand-written scenario, say) reads as unknown.
+        return int(raw) if raw is not None and str(raw).strip().isdigit() else None
 
     @property
     def cross_zone(self) -> bool:

@@ -16,7 +16,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from checks.collect.settings import Connection
 from checks.errors import AccessError, BackendError
@@ -40,6 +41,15 @@ from checks.snapshot import (
 
 logger = logging.getLogger(__name__)
 
+_BAD_CREDENTIALS = {
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "RequestExpired",
+}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20
@@ -62,17 +72,23 @@ class AwsCall:
         if not session.region_name:
             raise BackendError(
                 "No AWS region configured.",
-                "Set AWS_REGION (or AWS_DEFAULT_REGION), or `aws configure set region REGION`.",
+                "Pass --region, set AWS_DEFAULT_REGION, or `aws configure set region REGION`.",
             )
         if connection.role_arn:
             session = assume_role(session, connection)
         self.region: str = session.region_name
-        self._clients = {
-            name: session.client(
-                name, endpoint_url=connection.aws_endpoint_url, config=_BOTO_CONFIG
-            )
-            for name in ("elb", "elbv2", "ec2", "cloudwatch")
-        }
+        try:
+            self._clients = {
+                name: session.client(
+                    name, endpoint_url=connection.aws_endpoint_url, config=_BOTO_CONFIG
+                )
+                for name in ("elb", "elbv2", "ec2", "cloudwatch")
+            }
+        except (BotoCoreError, ValueError) as exc:
+            raise BackendError(
+                f"Cannot set up AWS clients for region {self.region!r}: {exc}.",
+                "Check the region name (e.g. us-east-1) and the endpoint URL.",
+            ) from exc
 
     def __call__(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         client = self._clients[service]
@@ -85,7 +101,13 @@ class AwsCall:
                 "aws %s.%s -> %s in %.3f s", service, operation, code, time.monotonic() - started
             )
             raise translate(exc, service, operation) from exc
-        except BotoCoreError as exc:
+        except NoCredentialsError as exc:
+            raise BackendError(
+                "No AWS credentials found.",
+                "Configure them as for the AWS CLI: `aws configure`, AWS_PROFILE, or "
+                "`aws sso login`; `aws sts get-caller-identity` shows who you are.",
+            ) from exc
+        except (BotoCoreError, ResponseParserError) as exc:
             logger.info("aws %s.%s -> %s", service, operation, type(exc).__name__)
             raise BackendError(
                 f"Cannot reach AWS for {service}:{_action(operation)}: {exc}.",
@@ -159,6 +181,12 @@ def translate(exc: ClientError, service: str, operation: str) -> Exception:
     action = f"{_IAM_PREFIX[service]}:{_action(operation)}"
     if code in _DENIED:
         return AccessError(f"AWS refused {action} ({code}).", needs=f"the IAM action `{action}`")
+    if code in _BAD_CREDENTIALS:
+        return BackendError(
+            f"AWS rejected the credentials for {action} ({code}).",
+            "Refresh them (`aws sso login`, or new keys) and check with "
+            "`aws sts get-caller-identity`.",
+        )
     return BackendError(
         f"AWS {action} failed: {code}{': ' + message if message else ''}.",
         "Try again in a minute; if it persists, check the AWS Health Dashboard.",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -40,6 +41,12 @@ def api_client(connection: Connection) -> k8s.ApiClient:
             context=connection.context,
             client_configuration=configuration,
         )
+    except (yaml.YAMLError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        where = connection.kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
+        raise BackendError(
+            f"Cannot read {where}: it is not a valid kubeconfig ({type(exc).__name__}).",
+            "Regenerate it, e.g. `aws eks update-kubeconfig --name CLUSTER`.",
+        ) from exc
     except (k8s_config.ConfigException, OSError) as exc:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)

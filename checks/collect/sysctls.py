@@ -95,8 +95,14 @@ def _exec(
             )
         return "", f"exec failed: HTTP {exc.status} {exc.reason}"
     except Exception as exc:  # the websocket layer raises plain exceptions
-        logger.info("kubernetes exec %s/%s -> %s", namespace, pod, str(exc)[:200])
-        return "", f"exec failed: {str(exc)[:200]}"
+        text = str(exc)
+        logger.info("kubernetes exec %s/%s -> %s", namespace, pod, text[:200])
+        if "403" in text.split("-+-+-", 1)[0]:
+            return "", (
+                "not allowed to exec in the pod "
+                f"(needs RBAC `create` on `pods/exec` in {namespace})"
+            )
+        return "", f"exec failed: {text.split(' -+-+- ', 1)[0][:200]}"
     logger.info(
         "kubernetes exec %s/%s %s -> exit %s in %.3f s",
         namespace,
@@ -184,7 +190,15 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
     try:
         deadline = time.monotonic() + _POD_START_TIMEOUT_S
         while True:
-            pod = core.read_namespaced_pod(name, namespace)
+            try:
+                pod = core.read_namespaced_pod(name, namespace)
+            except ApiException as exc:
+                need = f"RBAC `get` on `pods` in namespace {namespace}"
+                return Sysctls(
+                    subject=subject,
+                    values={},
+                    error=f"could not watch the reading pod start (HTTP {exc.status}; {need})",
+                )
             if pod.status and pod.status.phase == "Running":
                 break
             if time.monotonic() > deadline:

@@ -161,7 +161,18 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                     else "the idle timeout attribute could not be read"
                 )
             )
-            status = Status.UNKNOWN if gap or idle is None else Status.PASS
+            errors = sum(
+                s.total
+                for s in (series.get(snapshot, lb, m) for m in ELB_5XX_METRICS[lb.type])
+                if s is not None
+            )
+            if not gap and idle is not None and errors > 0:
+                # 5XX without latency datapoints: whether they were cut cannot be told.
+                reason = (
+                    f"no {latency_name} datapoints while {int(errors)} load-balancer 5XX were "
+                    "counted"
+                )
+            status = Status.UNKNOWN if gap or idle is None or errors > 0 else Status.PASS
             findings.append(
                 Finding(
                     CODE,

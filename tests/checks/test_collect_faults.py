@@ -73,9 +73,17 @@ def test_kubernetes_403_on_pods_is_reported_with_the_rbac_verb(world: World) -> 
     assert world.kube is not None
     world.kube.forbid("list", "pods", "api")
     report = _report(world)
-    gaps = [f for f in report.findings if f.code == "KUBERNETES_ACCESS"]
-    assert gaps and gaps[0].status is Status.UNKNOWN
-    assert "RBAC verb `list` on `pods` in namespace api" in " ".join(gaps[0].evidence)
+    needs = "RBAC verb `list` on `pods` in namespace api"
+    saying = [f for f in report.findings if any(needs in e for e in f.evidence)]
+    assert saying and all(f.status is Status.UNKNOWN for f in saying)
+
+
+def test_a_part_no_check_needs_is_still_reported_as_not_read(world: World) -> None:
+    world.aws.inject_error("DescribeTags", "AccessDenied", "not authorized")
+    report = _report(world)
+    unread = [f for f in report.findings if f.code == "NOT_READ"]
+    assert [f.status for f in unread] == [Status.UNKNOWN]
+    assert "elasticloadbalancing:DescribeTags" in " ".join(unread[0].evidence)
 
 
 def test_kubernetes_403_on_the_service_stops_with_the_rbac_verb(world: World) -> None:
