@@ -69,7 +69,13 @@ def _unslack(text: str) -> str:
     text = _LEADING_MENTION.sub("", text, count=1)
     text = _LABELLED_LINK.sub(r"\1", text)
     text = _BARE_LINK.sub(r"\1", text)
+    # Slack formatting around a name (`shop/web`, *shop/web*) and non-breaking spaces from
+    # copy-paste: no Kubernetes name holds these characters, so they go.
+    text = text.translate(_FORMATTING)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+_FORMATTING = str.maketrans({"`": None, "*": None, "~": None, "\u00a0": " ", "\u202f": " "})
 
 
 def invalid_name(value: str, what: str) -> str | None:

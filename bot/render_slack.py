@@ -149,6 +149,10 @@ def _escaped_lines(raw: str, limit: int) -> list[str]:
 # Blocks
 
 
+# A thread with more finding replies than this is read by no one during an incident.
+MAX_FINDING_REPLIES = 15
+
+
 def _section(text: str) -> Block:
     return {
         "type": "section",
@@ -439,6 +443,19 @@ def _finding_reply(
     return _message(text, _fit(head, body, [], target)), upload
 
 
+def _more_reply(report: Report, rest: list[Finding]) -> dict[str, Any]:
+    """The problems past the reply cap, one line each, so a thread stays readable."""
+    items = [f"`{f.code}` ({f.status.value}): {escape_mrkdwn(f.summary)}" for f in rest]
+    title = (
+        f"{_EMOJI[Status.WARN]} *{len(rest)} more problems*; run "
+        f"`eks504 check {escape_mrkdwn(report.target.ask)}` for their evidence and fixes"
+    )
+    text = f"{len(rest)} more problems: " + ", ".join(dict.fromkeys(f.code for f in rest))
+    return _message(
+        escape_mrkdwn(text), _fit([], _bullet_sections(title, items), [], report.target)
+    )
+
+
 def _closing_reply(report: Report) -> dict[str, Any]:
     target = report.target
     passed = list(dict.fromkeys(f.code for f in report.findings if f.status is Status.PASS))
@@ -499,11 +516,14 @@ def render(
     replies: list[dict[str, Any]] = []
     files: list[FileUpload] = []
     reuse = reuse_window(report) if measure else None
-    for finding in report.problems:
+    problems = report.problems
+    for finding in problems[:MAX_FINDING_REPLIES]:
         reply, upload = _finding_reply(finding, report.target, offers, measure, reuse)
         replies.append(reply)
         if upload is not None:
             files.append(upload)
+    if len(problems) > MAX_FINDING_REPLIES:
+        replies.append(_more_reply(report, problems[MAX_FINDING_REPLIES:]))
     replies.append(_closing_reply(report))
     return SlackMessages(parent=parent, replies=replies, target=report.target, files=files)
 

@@ -161,3 +161,11 @@ def test_mrkdwn_code_escapes_backticks_and_shortens() -> None:
 
 def test_escape_mrkdwn_escapes_ampersand_first() -> None:
     assert escape_mrkdwn("<&>") == "&lt;&amp;&gt;"
+
+
+@pytest.mark.parametrize("text", ["check `shop/web`", "check *shop/web*", "check\u00a0shop/web"])
+def test_slack_formatting_around_the_name_is_ignored(text: str) -> None:
+    command = parse(text)
+    assert command.kind == "check"
+    assert command.target is not None
+    assert (command.target.namespace, command.target.service) == ("shop", "web")

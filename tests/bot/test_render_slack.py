@@ -546,3 +546,18 @@ def test_evidence_too_long_for_one_message_goes_whole_into_a_file() -> None:
     assert "line 5 " not in shown
     assert "all of it (80 evidence lines, 1 fixes, " in shown
     assert "kubectl annotate svc web x=1" in shown
+
+
+def test_many_problems_are_capped_with_one_reply_listing_the_rest() -> None:
+    from bot.render_slack import MAX_FINDING_REPLIES
+
+    findings = [
+        Finding(f"CODE_{i:03d}", Status.FAIL, Severity.HIGH, f"problem {i}") for i in range(40)
+    ]
+    report = Report(Target("shop", "web"), [], findings)
+    messages = render(report, cache_hit=False, age_s=0)
+    assert len(messages.replies) == MAX_FINDING_REPLIES + 2
+    rest = messages.replies[MAX_FINDING_REPLIES]
+    assert rest["text"].startswith("25 more problems: CODE_015, CODE_016")
+    for message in messages.replies:
+        assert_within_limits(message)
