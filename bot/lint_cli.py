@@ -3,7 +3,9 @@
 Reads files, folders (``*.yaml``, ``*.yml``, ``*.json``, recursively) and ``-`` for stdin;
 multi-document YAML, ``kubectl get -o yaml`` Lists, ``helm template`` output and scenario
 files. Every object keeps the line it starts on, so each finding points at its file and
-line. Exit 0 when clean, 1 with findings, 2 when an input cannot be read.
+line. Exit 0 when clean, 1 with findings, 2 when an input cannot be read (see
+:func:`checks.lint.read_yaml` for what YAML is refused), holds an object the API server
+would reject, or holds no Kubernetes object at all (a mistyped path in CI must not pass).
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
-from checks.lint import Document, LintNote, LintResult, is_scenario, lint_worlds
+from checks.lint import (
+    MAX_DEPTH,
+    Document,
+    LintNote,
+    LintResult,
+    YamlRefused,
+    is_kubernetes,
+    is_scenario,
+    lint_worlds,
+    read_yaml,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,59 +40,55 @@ class UnreadableInput(Exception):
     """An input that cannot be read or parsed; ``str()`` says which file and line."""
 
 
-def _lines_of(node: yaml.Node, obj: Any, lines: dict[int, int]) -> None:
-    """Record the start line of every mapping in ``obj``, walking its node in step."""
-    if isinstance(node, yaml.MappingNode) and isinstance(obj, dict):
-        lines[id(obj)] = node.start_mark.line + 1
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value in obj:
-                _lines_of(value_node, obj[key_node.value], lines)
-    elif isinstance(node, yaml.SequenceNode) and isinstance(obj, list):
-        for item_node, item in zip(node.value, obj, strict=False):
-            _lines_of(item_node, item, lines)
-
-
 def parse_yaml(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
     """Each document of ``text`` with the start line of each of its mappings."""
-    loader = yaml.SafeLoader(text)
-    documents: list[tuple[Any, dict[int, int]]] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            obj = loader.construct_document(node)
-            lines: dict[int, int] = {}
-            _lines_of(node, obj, lines)
-            lines.setdefault(id(obj), node.start_mark.line + 1)
-            documents.append((obj, lines))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UnreadableInput(f"{where}: not valid YAML ({problem})") from exc
-    finally:
-        loader.dispose()
-    return documents
+        return read_yaml(text)
+    except YamlRefused as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise UnreadableInput(f"{where}: {exc.reason}") from exc
+
+
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return False
 
 
 def parse_json(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
+    too_deep = f"{source}: nested too deeply (more than {MAX_DEPTH} levels); " + (
+        "no Kubernetes object needs that many"
+    )
     try:
         obj = json.loads(text)
+    except RecursionError as exc:
+        raise UnreadableInput(too_deep) from exc
     except ValueError as exc:
         line = getattr(exc, "lineno", 0)
         raise UnreadableInput(f"{source}:{line}: not valid JSON ({exc})") from exc
+    if _depth_exceeds(obj, MAX_DEPTH):
+        raise UnreadableInput(too_deep)
     # Limitation: JSON objects all point at line 1; YAML inputs carry exact lines.
     return [(obj, {id(obj): 1})]
 
 
-def documents_of(text: str, source: str) -> tuple[list[Document], list[list[Document]]]:
-    """(manifests, scenarios): a file's plain manifests, and each scenario mapping's
-    objects apart, since a scenario is a cluster of its own."""
+def documents_of(
+    text: str, source: str
+) -> tuple[list[Document], list[list[Document]], dict[int, int]]:
+    """(manifests, scenarios, lines): a file's plain manifests, each scenario mapping's
+    objects apart (a scenario is a cluster of its own), and the line of every mapping."""
     parsed = parse_json(text, source) if source.endswith(".json") else parse_yaml(text, source)
     docs: list[Document] = []
     scenarios: list[list[Document]] = []
+    all_lines: dict[int, int] = {}
     for obj, lines in parsed:
+        all_lines.update(lines)
         if obj is None:
             continue  # an empty document, as helm template leaves between sources
         unpacked = _unpack(obj, lines, source, lines.get(id(obj), 1))
@@ -89,7 +96,7 @@ def documents_of(text: str, source: str) -> tuple[list[Document], list[list[Docu
             scenarios.append(unpacked)
         else:
             docs.extend(unpacked)
-    return docs, scenarios
+    return docs, scenarios, all_lines
 
 
 def _unpack(obj: Any, lines: dict[int, int], source: str, line: int) -> list[Document]:
@@ -109,47 +116,83 @@ def _unpack(obj: Any, lines: dict[int, int], source: str, line: int) -> list[Doc
     return [(source, line, {"value": obj})]
 
 
+def files_of(raw: str) -> list[Path | str]:
+    """The files one argument names: a folder's, recursively in sorted order; ``-`` as is."""
+    if raw == STDIN:
+        return [STDIN]
+    path = Path(raw)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+    return [path]
+
+
 def gather(paths: list[str]) -> list[Path | str]:
     """Files to read, folders expanded in sorted order; ``-`` stays as is."""
-    found: list[Path | str] = []
-    for raw in paths:
-        if raw == STDIN:
-            found.append(STDIN)
-            continue
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES))
-        else:
-            found.append(path)
-    return found
+    return [item for raw in paths for item in files_of(raw)]
 
 
-def read_all(paths: list[str], stdin: TextIO) -> tuple[list[list[Document]], list[str]]:
-    """The worlds to judge (all plain manifests together first, then each scenario) and
-    the inputs that could not be read."""
+def _read_text(item: Path | str, stdin: TextIO) -> str:
+    source = "<stdin>" if item == STDIN else str(item)
+    try:
+        return stdin.read() if item == STDIN else Path(item).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        raise UnreadableInput(
+            f"{source}: cannot read (not UTF-8 text: byte 0x{byte} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableInput(f"{source}: cannot read ({exc.strerror or exc})") from exc
+
+
+@dataclass
+class Inputs:
+    """What the arguments hold: the worlds to judge (all plain manifests together first,
+    then each scenario), the inputs that could not be used, and the line of each mapping."""
+
+    worlds: list[list[Document]]
+    errors: list[str]
+    lines: dict[int, int]
+
+
+def read_inputs(paths: list[str], stdin: TextIO) -> Inputs:
     docs: list[Document] = []
     scenarios: list[list[Document]] = []
     errors: list[str] = []
-    for item in gather(paths):
-        source = "<stdin>" if item == STDIN else str(item)
-        try:
-            if item == STDIN:
-                text = stdin.read()
-            else:
-                assert isinstance(item, Path)
-                text = item.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            errors.append(f"{source}: cannot read ({reason})")
+    lines: dict[int, int] = {}
+    for raw in paths:
+        files = files_of(raw)
+        found = failed = 0
+        for item in files:
+            try:
+                manifests, worlds, file_lines = documents_of(
+                    _read_text(item, stdin), "<stdin>" if item == STDIN else str(item)
+                )
+            except UnreadableInput as exc:
+                errors.append(str(exc))
+                failed += 1
+                continue
+            docs.extend(manifests)
+            scenarios.extend(worlds)
+            lines.update(file_lines)
+            found += sum(
+                1 for d in [*manifests, *(d for w in worlds for d in w)] if is_kubernetes(d[2])
+            )
+        if found or failed:
             continue
-        try:
-            manifests, worlds = documents_of(text, source)
-        except UnreadableInput as exc:
-            errors.append(str(exc))
-            continue
-        docs.extend(manifests)
-        scenarios.extend(worlds)
-    return [docs, *scenarios], errors
+        shown = "<stdin>" if raw == STDIN else raw
+        if not files:
+            why = "it holds no .yaml, .yml or .json file"
+        else:
+            why = f"{len(files)} file(s) read, none with an object that has apiVersion and kind"
+        errors.append(f"no Kubernetes objects found in {shown} ({why}); check the path")
+    return Inputs([docs, *scenarios], errors, lines)
+
+
+def read_all(paths: list[str], stdin: TextIO) -> tuple[list[list[Document]], list[str]]:
+    """The worlds to judge and the inputs that could not be used (see :class:`Inputs`)."""
+    inputs = read_inputs(paths, stdin)
+    return inputs.worlds, inputs.errors
 
 
 # ---- output ----------------------------------------------------------------------------
@@ -172,8 +215,10 @@ def render_github(result: LintResult, errors: list[str]) -> str:
             f"title={_github_escape(item.finding.code, True)}::{_github_escape(message)}"
         )
     for note in result.notes:
+        level = "error" if note.invalid else "notice"
+        title = ",title=invalid object" if note.invalid else ""
         out.append(
-            f"::notice file={_github_escape(note.source, True)},line={note.line}::"
+            f"::{level} file={_github_escape(note.source, True)},line={note.line}{title}::"
             f"{_github_escape(note.message)}"
         )
     out.extend(f"::error title=unreadable input::{_github_escape(e)}" for e in errors)
@@ -190,7 +235,7 @@ def render_json(result: LintResult, errors: list[str]) -> str:
 
 
 def _note_line(note: LintNote) -> str:
-    return f"{note.source}:{note.line}: note: {note.message}"
+    return f"{note.source}:{note.line}: {'invalid' if note.invalid else 'note'}: {note.message}"
 
 
 def render_text(result: LintResult, errors: list[str]) -> str:
@@ -209,9 +254,11 @@ def render_text(result: LintResult, errors: list[str]) -> str:
     out.extend(f"error: {e}" for e in errors)
     fails = sum(1 for f in result.findings if f.finding.status.value == "fail")
     warns = len(result.findings) - fails
+    invalid = sum(1 for n in result.notes if n.invalid)
     out.append(
         f"{len(result.findings)} finding(s): {fails} failing, {warns} warning"
-        + (f"; {len(errors)} input(s) unreadable" if errors else "")
+        + (f"; {invalid} invalid object(s)" if invalid else "")
+        + (f"; {len(errors)} input(s) could not be used" if errors else "")
     )
     return "\n".join(out) + "\n"
 
@@ -228,9 +275,9 @@ def run(
     if fmt not in RENDERERS:
         stdout.write(f"eks504 lint: unknown format {fmt!r} (text, json or github)\n")
         return EXIT_ERROR
-    worlds, errors = read_all(paths, stdin)
-    result = lint_worlds(worlds)
-    stdout.write(RENDERERS[fmt](result, errors))
-    if errors:
+    inputs = read_inputs(paths, stdin)
+    result = lint_worlds(inputs.worlds, inputs.lines)
+    stdout.write(RENDERERS[fmt](result, inputs.errors))
+    if inputs.errors or any(n.invalid for n in result.notes):
         return EXIT_ERROR
     return EXIT_FINDINGS if result.findings else EXIT_OK

@@ -12,15 +12,21 @@ AWS account is read, so only checks that need none run.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import datetime
+import json
 import logging
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from checks import kube
 from checks.annotations import roles
 from checks.annotations.kb import format_version, knowledge_base
-from checks.models import Finding
+from checks.models import Finding, Fix, Status
 from checks.registry import Check
 from checks.rules import (
     annotation_malformed,
@@ -60,6 +66,13 @@ CLUSTER_SCOPED = (
 )
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}")
+# Values longer than this are shortened wherever a finding or note repeats them: a
+# megabyte pasted into an annotation must not come back twice in every report.
+ECHO_LIMIT = 200
+# No line of a finding or note grows beyond this, whatever it quotes.
+LINE_LIMIT = 1000
+ELLIPSIS = "\u2026"
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]*")
 
 Document = tuple[str, int, dict[str, Any]]
 
@@ -76,20 +89,33 @@ class LintFinding:
 
 @dataclass(frozen=True)
 class LintNote:
-    """Something worth saying about an input that is not a finding."""
+    """Something worth saying about an input that is not a finding. ``invalid`` marks an
+    object the API server would reject (or one that could not be judged): the run cannot
+    pass while one is left."""
 
     source: str
     line: int
     message: str
+    invalid: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.source, "line": self.line, "message": self.message}
+        return {
+            "file": self.source,
+            "line": self.line,
+            "message": self.message,
+            "invalid": self.invalid,
+        }
 
 
 @dataclass
 class LintResult:
     findings: list[LintFinding] = field(default_factory=list)
     notes: list[LintNote] = field(default_factory=list)
+
+
+def cap(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
 
 
 def is_kubernetes(obj: object) -> bool:
@@ -151,9 +177,385 @@ def _object_notes(source: str, line: int, obj: KubeObject) -> list[LintNote]:
     found = _TEMPLATE.search(repr(obj))
     if found:
         notes.append(
-            LintNote(source, line, f"{ref} holds the unrendered template text {found.group(0)}")
+            LintNote(
+                source, line, f"{ref} holds the unrendered template text {cap(found.group(0))}"
+            )
         )
     return notes
+
+
+# ---- shapes ------------------------------------------------------------------------------
+# The type of each field the checks read, as the Kubernetes API schema requires it: a field
+# of another type is an object kubectl would reject, and a check reading it would fail.
+
+MAPPING = "a mapping"
+LIST = "a list"
+STRING = "a string"
+INTEGER = "an integer"
+BOOLEAN = "true or false"
+STRING_MAP = "a mapping of strings"
+STRING_LIST = "a list of strings"
+INT_OR_STRING = "a number or a name"
+
+Rule = tuple[str, str]
+
+
+def _container_rules(prefix: str) -> tuple[Rule, ...]:
+    each = f"{prefix}[]"
+    return (
+        (prefix, LIST),
+        (each, MAPPING),
+        (f"{each}.name", STRING),
+        (f"{each}.image", STRING),
+        (f"{each}.command", STRING_LIST),
+        (f"{each}.args", STRING_LIST),
+        (f"{each}.ports", LIST),
+        (f"{each}.ports[]", MAPPING),
+        (f"{each}.ports[].containerPort", INTEGER),
+        (f"{each}.ports[].name", STRING),
+        (f"{each}.env", LIST),
+        (f"{each}.env[]", MAPPING),
+        (f"{each}.env[].name", STRING),
+        (f"{each}.env[].value", STRING),
+        (f"{each}.lifecycle", MAPPING),
+        (f"{each}.lifecycle.preStop", MAPPING),
+        (f"{each}.lifecycle.preStop.exec", MAPPING),
+        (f"{each}.lifecycle.preStop.exec.command", STRING_LIST),
+        (f"{each}.lifecycle.preStop.sleep", MAPPING),
+        (f"{each}.lifecycle.preStop.sleep.seconds", INTEGER),
+        (f"{each}.readinessProbe", MAPPING),
+        (f"{each}.livenessProbe", MAPPING),
+        (f"{each}.volumeMounts", LIST),
+        (f"{each}.volumeMounts[]", MAPPING),
+    )
+
+
+def _pod_spec_rules(prefix: str) -> tuple[Rule, ...]:
+    return (
+        *_container_rules(f"{prefix}.containers"),
+        *_container_rules(f"{prefix}.initContainers"),
+        (f"{prefix}.nodeName", STRING),
+        (f"{prefix}.hostNetwork", BOOLEAN),
+        (f"{prefix}.terminationGracePeriodSeconds", INTEGER),
+        (f"{prefix}.volumes", LIST),
+        (f"{prefix}.volumes[]", MAPPING),
+    )
+
+
+def _backend_rules(prefix: str) -> tuple[Rule, ...]:
+    return (
+        (prefix, MAPPING),
+        (f"{prefix}.service", MAPPING),
+        (f"{prefix}.service.name", STRING),
+        (f"{prefix}.service.port", MAPPING),
+        (f"{prefix}.service.port.number", INTEGER),
+        (f"{prefix}.service.port.name", STRING),
+        (f"{prefix}.serviceName", STRING),
+        (f"{prefix}.servicePort", INT_OR_STRING),
+    )
+
+
+_LB_STATUS_RULES: tuple[Rule, ...] = (
+    ("status.loadBalancer", MAPPING),
+    ("status.loadBalancer.ingress", LIST),
+    ("status.loadBalancer.ingress[]", MAPPING),
+    ("status.loadBalancer.ingress[].hostname", STRING),
+    ("status.loadBalancer.ingress[].ip", STRING),
+)
+_COMMON_RULES: tuple[Rule, ...] = (
+    ("apiVersion", STRING),
+    ("kind", STRING),
+    ("metadata", MAPPING),
+    ("metadata.name", STRING),
+    ("metadata.namespace", STRING),
+    ("metadata.labels", STRING_MAP),
+    ("spec", MAPPING),
+    ("status", MAPPING),
+)
+_WORKLOAD_RULES: tuple[Rule, ...] = (
+    ("spec.replicas", INTEGER),
+    ("spec.selector", MAPPING),
+    ("spec.selector.matchLabels", STRING_MAP),
+    ("spec.template", MAPPING),
+    ("spec.template.metadata", MAPPING),
+    ("spec.template.metadata.labels", STRING_MAP),
+    ("spec.template.metadata.annotations", STRING_MAP),
+    ("spec.template.spec", MAPPING),
+    *_pod_spec_rules("spec.template.spec"),
+)
+SHAPES: dict[str, tuple[Rule, ...]] = {
+    "Service": (
+        ("spec.type", STRING),
+        ("spec.loadBalancerClass", STRING),
+        ("spec.externalTrafficPolicy", STRING),
+        ("spec.selector", STRING_MAP),
+        ("spec.ports", LIST),
+        ("spec.ports[]", MAPPING),
+        ("spec.ports[].name", STRING),
+        ("spec.ports[].protocol", STRING),
+        ("spec.ports[].port", INTEGER),
+        ("spec.ports[].targetPort", INT_OR_STRING),
+        ("spec.ports[].nodePort", INTEGER),
+        *_LB_STATUS_RULES,
+    ),
+    "Ingress": (
+        ("spec.ingressClassName", STRING),
+        *_backend_rules("spec.defaultBackend"),
+        *_backend_rules("spec.backend"),
+        ("spec.rules", LIST),
+        ("spec.rules[]", MAPPING),
+        ("spec.rules[].host", STRING),
+        ("spec.rules[].http", MAPPING),
+        ("spec.rules[].http.paths", LIST),
+        ("spec.rules[].http.paths[]", MAPPING),
+        ("spec.rules[].http.paths[].path", STRING),
+        *_backend_rules("spec.rules[].http.paths[].backend"),
+        ("spec.tls", LIST),
+        ("spec.tls[]", MAPPING),
+        *_LB_STATUS_RULES,
+    ),
+    "IngressClass": (("spec.controller", STRING), ("spec.parameters", MAPPING)),
+    "Pod": (
+        *_pod_spec_rules("spec"),
+        ("status.phase", STRING),
+        ("status.podIP", STRING),
+        ("status.hostIP", STRING),
+        ("status.conditions", LIST),
+        ("status.conditions[]", MAPPING),
+        ("status.conditions[].type", STRING),
+        ("status.conditions[].status", STRING),
+        ("status.containerStatuses", LIST),
+        ("status.containerStatuses[]", MAPPING),
+    ),
+    "ConfigMap": (("data", STRING_MAP), ("binaryData", STRING_MAP)),
+    "Node": (
+        ("spec.providerID", STRING),
+        ("status.addresses", LIST),
+        ("status.addresses[]", MAPPING),
+        ("status.conditions", LIST),
+        ("status.conditions[]", MAPPING),
+    ),
+    "Event": (
+        ("involvedObject", MAPPING),
+        ("involvedObject.kind", STRING),
+        ("involvedObject.namespace", STRING),
+        ("involvedObject.name", STRING),
+        ("type", STRING),
+        ("reason", STRING),
+        ("message", STRING),
+    ),
+    "EndpointSlice": (
+        ("endpoints", LIST),
+        ("endpoints[]", MAPPING),
+        ("endpoints[].addresses", STRING_LIST),
+        ("endpoints[].conditions", MAPPING),
+        ("endpoints[].targetRef", MAPPING),
+        ("ports", LIST),
+        ("ports[]", MAPPING),
+        ("ports[].port", INTEGER),
+        ("ports[].name", STRING),
+    ),
+    "TargetGroupBinding": (
+        ("spec.targetGroupARN", STRING),
+        ("spec.targetGroupName", STRING),
+        ("spec.targetType", STRING),
+        ("spec.serviceRef", MAPPING),
+        ("spec.serviceRef.name", STRING),
+        ("spec.serviceRef.port", INT_OR_STRING),
+    ),
+    "SecurityGroupPolicy": (
+        ("spec.podSelector", MAPPING),
+        ("spec.podSelector.matchLabels", STRING_MAP),
+        ("spec.securityGroups", MAPPING),
+        ("spec.securityGroups.groupIds", STRING_LIST),
+    ),
+    **{kind: _WORKLOAD_RULES for kind in WORKLOAD_KINDS},
+}
+
+
+@dataclass(frozen=True)
+class ShapeProblem:
+    """A field of the wrong type: ``path`` as in ``spec.ports[0].port``; ``holder`` is the
+    mapping that holds it (whose line a parser may know)."""
+
+    path: str
+    message: str
+    holder: object
+
+
+def _is(value: object, expected: str) -> bool:
+    if expected == MAPPING:
+        return isinstance(value, dict)
+    if expected == LIST:
+        return isinstance(value, list)
+    if expected == STRING:
+        return isinstance(value, str)
+    if expected == INTEGER:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == BOOLEAN:
+        return isinstance(value, bool)
+    if expected == INT_OR_STRING:
+        return isinstance(value, str | int) and not isinstance(value, bool)
+    if expected == STRING_MAP:
+        return isinstance(value, dict) and all(
+            isinstance(v, str) or v is None for v in value.values()
+        )
+    if expected == STRING_LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    raise ValueError(f"unknown shape {expected!r}")
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A short description of a value for a message: its text, or what kind of thing it is."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(cap(value, limit))
+    return cap(str(value), limit)
+
+
+def _describe(value: object, expected: str) -> str:
+    if expected == STRING_MAP and isinstance(value, dict):
+        key, bad = next((k, v) for k, v in value.items() if not (isinstance(v, str) or v is None))
+        return f"{key!s} is {shown(bad)}"
+    if expected == STRING_LIST and isinstance(value, list):
+        index, bad = next((i, v) for i, v in enumerate(value) if not isinstance(v, str))
+        return f"item {index} is {shown(bad)}"
+    return shown(value)
+
+
+def _values_at(
+    obj: dict[str, Any], parts: list[str]
+) -> Iterator[tuple[str, object, dict[str, Any]]]:
+    """(path, value, holding mapping) for each value at ``parts``, through every list item
+    (``name[]``); unset and null fields are skipped, and so are parents of the wrong type
+    (their own rule reports them)."""
+    frontier: list[tuple[str, object, dict[str, Any]]] = [("", obj, obj)]
+    for part in parts:
+        key, each = (part[:-2], True) if part.endswith("[]") else (part, False)
+        found: list[tuple[str, object, dict[str, Any]]] = []
+        for path, value, _ in frontier:
+            if not isinstance(value, dict) or value.get(key) is None:
+                continue
+            here = f"{path}.{key}" if path else key
+            child = value[key]
+            if not each:
+                found.append((here, child, value))
+            elif isinstance(child, list):
+                found.extend((f"{here}[{i}]", item, value) for i, item in enumerate(child))
+        frontier = found
+    yield from frontier
+
+
+def shape_problems(obj: dict[str, Any]) -> list[ShapeProblem]:
+    """Fields of ``obj`` whose type is not the one Kubernetes requires and the checks read."""
+    rules = _COMMON_RULES + SHAPES.get(str(obj.get("kind", "")), ())
+    problems: list[ShapeProblem] = []
+    for path, expected in rules:
+        for where, value, holder in _values_at(obj, path.split(".")):
+            if value is None and not path.endswith("[]"):
+                continue
+            if not _is(value, expected):
+                problems.append(
+                    ShapeProblem(
+                        where,
+                        f"{where} must be {expected}, not {_describe(value, expected)}",
+                        holder,
+                    )
+                )
+    return problems
+
+
+def label(obj: Mapping[str, Any]) -> str:
+    """``Kind namespace/name`` as a person names an object, from whatever its metadata holds."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    kind = obj.get("kind")
+    kind = cap(kind, 60) if isinstance(kind, str) and kind else "object"
+    name = cap(meta["name"], 60) if isinstance(meta.get("name"), str) else ""
+    namespace = cap(meta["namespace"], 60) if isinstance(meta.get("namespace"), str) else ""
+    if not name:
+        return f"{kind} (no name)"
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _quote_fix(key: str, value: object) -> Fix:
+    text = "true" if value is True else "false" if value is False else str(value)
+    shown_key = key if _PLAIN_KEY.fullmatch(key) else json.dumps(key)
+    return Fix(
+        "Quote the value: annotation values are strings",
+        "yaml",
+        f"metadata:\n  annotations:\n    {shown_key}: {json.dumps(text)}\n",
+    )
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, dict | list):
+        return shown(value)
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return f"a {type(value).__name__}"
+
+
+def annotation_problems(
+    obj: KubeObject, subject: str = ""
+) -> tuple[dict[str, str] | None, list[Finding]]:
+    """The annotations as the checks may read them (None when they are fine as written)
+    and an ANNOTATION_MALFORMED finding for each thing the API server would refuse: a list
+    instead of a mapping, a value that is not a string. ``subject`` names the object in
+    the summaries (its ``kind/namespace/name`` by default)."""
+    meta = obj.get("metadata")
+    raw = meta.get("annotations") if isinstance(meta, dict) else None
+    if raw is None:
+        return None, []
+    ref = kube.ref(obj)
+    subject = subject or ref
+    if not isinstance(raw, dict):
+        finding = Finding(
+            annotation_malformed.CODE,
+            Status.FAIL,
+            annotation_malformed.SEVERITY,
+            f"{subject} has metadata.annotations as {shown(raw)}: Kubernetes takes a mapping of "
+            'key: "value", so the API server rejects the object and no annotation applies.',
+            ref,
+            (f"metadata.annotations: {cap(repr(raw))}",),
+        )
+        return {}, [finding]
+    findings: list[Finding] = []
+    usable: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, str):
+            usable[str(key)] = value
+            continue
+        if value is None:
+            usable[str(key)] = ""
+            continue
+        kind = _kind_of(value)
+        scalar = not isinstance(value, dict | list)
+        findings.append(
+            Finding(
+                annotation_malformed.CODE,
+                Status.FAIL,
+                annotation_malformed.SEVERITY,
+                f"{subject} has the annotation {cap(str(key))} with {kind} as its value "
+                f"({shown(value)}): annotation values are strings, so the API server rejects "
+                "the object." + (" Quote the value." if scalar else ""),
+                ref,
+                (f"annotation {cap(str(key))}: {shown(value)} ({kind}, not a string)",),
+                (_quote_fix(str(key), value),) if scalar else (),
+            )
+        )
+    return (usable if findings else None), findings
 
 
 def _pseudo_lb(name: str, lb_type: LbType, serves: list[str], ports: list[Any]) -> LoadBalancer:
@@ -314,16 +716,110 @@ def _version_notes(snapshot: Snapshot, where: dict[str, tuple[str, int]]) -> lis
     return notes
 
 
-def lint(docs: list[Document]) -> LintResult:
+def _shorten(finding: Finding, long_values: list[str]) -> Finding:
+    """``finding`` with every long value it repeats cut to :data:`ECHO_LIMIT` characters."""
+
+    def short(text: str) -> str:
+        for value in long_values:
+            if value in text:
+                text = text.replace(value, cap(value))
+        return cap(text, LINE_LIMIT)
+
+    fixes = tuple(
+        dataclasses.replace(f, title=short(f.title), text="\n".join(map(short, f.text.split("\n"))))
+        for f in finding.fixes
+    )
+    return dataclasses.replace(
+        finding,
+        summary=short(finding.summary),
+        resource=short(finding.resource),
+        evidence=tuple(short(e) for e in finding.evidence),
+        fixes=fixes,
+    )
+
+
+def _long_values(objects: list[KubeObject]) -> list[str]:
+    found = {
+        value
+        for obj in objects
+        for value in [*kube.annotations(obj).values(), kube.name(obj), kube.namespace(obj)]
+        if len(value) > ECHO_LIMIT
+    }
+    # The longest first, so that a value holding a shorter one is cut whole.
+    return sorted(found, key=len, reverse=True)
+
+
+def _judged(
+    source: str, line: int, obj: KubeObject, lines: Mapping[int, int]
+) -> tuple[KubeObject | None, list[LintNote], list[LintFinding]]:
+    """The object as the checks may read it (None when the API server would reject it),
+    with notes on its shape and findings on its annotations."""
+    problems = shape_problems(obj)
+    notes = [
+        LintNote(
+            source,
+            lines.get(id(problem.holder), line),
+            f"{label(obj)}: {problem.message}; the API server rejects this object, "
+            "so it was not judged",
+            invalid=True,
+        )
+        for problem in problems
+    ]
+    meta = obj.get("metadata")
+    at = lines.get(id(meta.get("annotations")), line) if isinstance(meta, dict) else line
+    if problems:
+        # Its name may not even be a string: say what is wrong with its annotations
+        # in the same words, beside the other notes.
+        _, malformed = annotation_problems(obj, label(obj))
+        notes.extend(LintNote(source, at, f.summary, invalid=True) for f in malformed)
+        return None, notes, []
+    normalised = _with_namespace(obj)
+    usable, malformed = annotation_problems(normalised)
+    if usable is not None:
+        normalised = copy.copy(normalised)
+        normalised["metadata"] = {**normalised["metadata"], "annotations": usable}
+    return normalised, notes, [LintFinding(source, at, f) for f in malformed]
+
+
+def _judge(
+    check: Check, snapshot: Snapshot, where: dict[str, tuple[str, int]]
+) -> tuple[list[Finding], LintNote | None]:
+    """The check's findings, or a note when it failed: one object the checks cannot read
+    must not stop the others from being judged."""
+    try:
+        return check.judge(snapshot), None
+    except Exception as exc:
+        obj = snapshot.service or (snapshot.ingresses[0] if snapshot.ingresses else None)
+        subject = kube.ref(obj) if obj is not None else snapshot.namespace
+        logger.exception("check %s failed on %s", check.name, subject)
+        source, line = where.get(subject, ("", 0))
+        return [], LintNote(
+            source,
+            line,
+            f"{subject}: the check {check.name} could not judge it ({type(exc).__name__}: "
+            f"{cap(str(exc))}); this is a bug in eks504, please report it",
+            invalid=True,
+        )
+
+
+def lint(docs: list[Document], lines: Mapping[int, int] | None = None) -> LintResult:
+    """Judge ``docs``; ``lines`` (the id of a mapping in them -> its line) lets a note on
+    a field point at the line that holds it."""
+    lines = lines or {}
     objects, notes = expand(docs)
     where: dict[str, tuple[str, int]] = {}
     normalised: list[KubeObject] = []
+    early: list[LintFinding] = []
     for source, line, obj in objects:
-        obj = _with_namespace(obj)
-        where.setdefault(kube.ref(obj), (source, line))
-        notes.extend(_object_notes(source, line, obj))
-        normalised.append(obj)
-    result = LintResult(notes=notes)
+        judged, object_notes, findings = _judged(source, line, obj, lines)
+        notes.extend(object_notes)
+        early.extend(findings)
+        if judged is None:
+            continue
+        where.setdefault(kube.ref(judged), (source, line))
+        notes.extend(_object_notes(source, line, judged))
+        normalised.append(judged)
+    result = LintResult(notes=notes, findings=early)
     seen: set[tuple[str, str, str, str]] = set()
     for snapshot in snapshots(normalised):
         by_lb = {
@@ -331,7 +827,10 @@ def lint(docs: list[Document]) -> LintResult:
             for lb in snapshot.load_balancers
         }
         for check in LINT_CHECKS:
-            for finding in check.judge(snapshot):
+            judged_findings, failed = _judge(check, snapshot, where)
+            if failed is not None:
+                result.notes.append(failed)
+            for finding in judged_findings:
                 if not finding.is_problem:
                     continue
                 ident = (finding.code, finding.status.value, finding.resource, finding.summary)
@@ -344,6 +843,10 @@ def lint(docs: list[Document]) -> LintResult:
         for note in _version_notes(snapshot, where):
             if note not in result.notes:
                 result.notes.append(note)
+    long_values = _long_values(normalised)
+    result.findings = [
+        LintFinding(f.source, f.line, _shorten(f.finding, long_values)) for f in result.findings
+    ]
     result.findings.sort(key=lambda f: (f.source, f.line, f.finding.code))
     logger.info(
         "linted %d object(s): %d finding(s), %d note(s)",
@@ -354,15 +857,150 @@ def lint(docs: list[Document]) -> LintResult:
     return result
 
 
+# ---- reading YAML ------------------------------------------------------------------------
+# Before a YAML text is built into objects, one streaming pass over its events refuses what
+# would exhaust memory or the stack later: aliases that expand a few hundred bytes into
+# gigabytes (the objects share their nodes, but every walk over them would not), and
+# nesting deeper than any manifest needs (the composer recurses once per level).
+
+MAX_DEPTH = 100
+# Manifests share a few blocks through aliases; an alias bomb needs thousands of aliases
+# or millions of values.
+MAX_ALIASES = 500
+MAX_ALIAS_NODES = 100_000
+
+
+class YamlRefused(Exception):
+    """A YAML text that cannot be used: ``line`` (1-based; 0 when unknown) and ``reason``,
+    a phrase such as ``not valid YAML (...)``."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.line = line
+        self.reason = reason
+
+
+def _screen_yaml(text: str) -> None:
+    """Refuse, from the event stream alone, nesting deeper than :data:`MAX_DEPTH` and
+    aliases beyond :data:`MAX_ALIASES` or expanding to more than :data:`MAX_ALIAS_NODES`."""
+    # Per open collection: its anchor and how many values it holds once expanded.
+    open_nodes: list[tuple[str | None, list[int]]] = []
+    sizes: dict[str, int] = {}
+    aliases = added = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        size = 0
+        if isinstance(event, yaml.DocumentStartEvent):
+            sizes.clear()  # an anchor does not reach into the next document
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(open_nodes) >= MAX_DEPTH:
+                raise YamlRefused(
+                    line,
+                    f"nested too deeply (more than {MAX_DEPTH} levels; "
+                    "no Kubernetes object needs that many)",
+                )
+            open_nodes.append((event.anchor, [1]))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, (size,) = open_nodes.pop()
+            if anchor is not None:
+                sizes[anchor] = size
+        elif isinstance(event, yaml.ScalarEvent):
+            size = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in open_nodes):
+                raise YamlRefused(
+                    line,
+                    f"the alias *{event.anchor} refers to a node that contains it "
+                    "(an object cannot hold itself)",
+                )
+            size = sizes.get(str(event.anchor), 1)
+            aliases += 1
+            added += size
+            if aliases > MAX_ALIASES or added > MAX_ALIAS_NODES:
+                raise YamlRefused(
+                    line,
+                    f"too many aliases (more than {MAX_ALIASES} aliases, or "
+                    f"{MAX_ALIAS_NODES:,} values once expanded); write the repeated parts "
+                    "out, or remove the anchors",
+                )
+        if size and open_nodes:
+            open_nodes[-1][1][0] += size
+
+
+def _lines_of(root: yaml.Node, obj: Any, lines: dict[int, int]) -> None:
+    """Record the start line of every mapping in ``obj``, walking its node in step; a node
+    reached again through an alias is walked once."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, Any]] = [(root, obj)]
+    while stack:
+        node, value = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode) and isinstance(value, dict):
+            lines.setdefault(id(value), node.start_mark.line + 1)
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value in value:
+                    stack.append((value_node, value[key_node.value]))
+        elif isinstance(node, yaml.SequenceNode) and isinstance(value, list):
+            stack.extend(zip(node.value, value, strict=False))
+
+
+def _refusal(exc: yaml.YAMLError, text: str) -> YamlRefused:
+    if isinstance(exc, yaml.reader.ReaderError):
+        # The reader counts characters; a person looks for a line.
+        position = exc.position if isinstance(exc.position, int) else 0
+        character = exc.character
+        code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
+        return YamlRefused(
+            text.count("\n", 0, position) + 1,
+            f"not valid YAML (control character #x{code:04x}, which YAML does not allow; "
+            "remove it, or check that the file is text)",
+        )
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return YamlRefused(mark.line + 1 if mark else 0, f"not valid YAML ({problem})")
+
+
+def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
+    """Each document of ``text``, with the start line of each of its mappings (by the
+    mapping's ``id``). Raises :class:`YamlRefused` for anything that cannot be used."""
+    documents: list[tuple[Any, dict[int, int]]] = []
+    loader: yaml.SafeLoader | None = None
+    try:
+        _screen_yaml(text)
+        loader = yaml.SafeLoader(text)
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            obj = loader.construct_document(node)
+            lines: dict[int, int] = {}
+            _lines_of(node, obj, lines)
+            lines.setdefault(id(obj), node.start_mark.line + 1)
+            documents.append((obj, lines))
+    except yaml.YAMLError as exc:
+        raise _refusal(exc, text) from exc
+    except RecursionError as exc:
+        # Screened above; kept so that recursion inside PyYAML can never escape as a crash.
+        raise YamlRefused(0, "nested too deeply") from exc
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return documents
+
+
 def is_scenario(obj: object) -> bool:
     return isinstance(obj, dict) and not obj.get("kind") and isinstance(obj.get("cluster"), list)
 
 
-def lint_worlds(worlds: list[list[Document]]) -> LintResult:
+def lint_worlds(worlds: list[list[Document]], lines: Mapping[int, int] | None = None) -> LintResult:
     """Each list of documents judged on its own (a scenario file is its own cluster)."""
     merged = LintResult()
     for docs in worlds:
-        result = lint(docs)
+        result = lint(docs, lines)
         merged.findings.extend(result.findings)
         merged.notes.extend(result.notes)
     merged.findings.sort(key=lambda f: (f.source, f.line, f.finding.code))

@@ -141,6 +141,7 @@ class Listener:
     instance_protocol: str | None = None  # Classic LB
     target_group_arns: tuple[str, ...] = ()
     attributes: dict[str, str] = field(default_factory=dict)
+    arn: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,15 @@ class LoadBalancer:
             )
         # A value AWS would never hold (a hand-written scenario, say) reads as unknown.
         return int(raw) if raw is not None and str(raw).strip().isdigit() else None
+
+    @property
+    def managed_by_lb_controller(self) -> bool:
+        """Made by the AWS Load Balancer Controller (it tags what it makes), not by the
+        in-tree controller or by hand."""
+        return any(
+            k.startswith(("elbv2.k8s.aws/", "service.k8s.aws/", "ingress.k8s.aws/"))
+            for k in self.tags
+        )
 
     @property
     def cross_zone(self) -> bool:

@@ -843,15 +843,23 @@ def _idle_relocation_fix(ctx: Context, key: str, seconds: int | None) -> tuple[F
         port = next((p.get("port") for p in ctx.service_ports), None)
         if port is None:
             return ()
-        # The in-tree controller cannot set an NLB idle timeout; the LBC can.
+        # The in-tree controller cannot set an NLB idle timeout; the LBC can. It makes new
+        # NLBs internal unless told, and takes a Service over only when it is re-created.
+        internal = kube.annotations(ctx.obj).get(roles.INTREE_INTERNAL_KEY, "") in (
+            "true",
+            "0.0.0.0/0",
+        )
         return (
             fix(
-                "Hand the Service to the AWS Load Balancer Controller (this replaces the NLB) "
-                "and set the listener's idle timeout",
+                "Hand the Service to the AWS Load Balancer Controller and set the listener's "
+                "idle timeout: re-create the Service with these annotations (this replaces the "
+                "NLB and its DNS name)",
                 "yaml",
                 "annotation_set.j2",
                 annotations={
                     roles.TYPE_KEY: "external",
+                    roles.SCHEME_KEY: "internal" if internal else "internet-facing",
+                    roles.NLB_TARGET_TYPE_KEY: "instance",
                     f"{NLB_LISTENER_ATTRIBUTES_PREFIX}TCP-{port}": (
                         f"{NLB_IDLE_KEY}={max(60, min(seconds, 6000))}"
                     ),

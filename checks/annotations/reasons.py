@@ -120,6 +120,15 @@ def _instance_ids(snapshot: Snapshot, lb: LoadBalancer) -> list[str]:
     return ids or ["<instance-id>"]
 
 
+def _lbc_owned(snapshot: Snapshot, lb: LoadBalancer, obj: KubeObject) -> bool:
+    """Whether the AWS Load Balancer Controller makes ``lb``: its tags say so, or (judging
+    manifests, with no tags) the Service asks for it."""
+    if lb.managed_by_lb_controller:
+        return True
+    own = roles.service_lb(snapshot, obj) if str(obj.get("kind")) == "Service" else None
+    return own is not None and own.controller == "lbc"
+
+
 def idle_fixes(
     snapshot: Snapshot, lb: LoadBalancer, obj: KubeObject, seconds: int, key: str = ""
 ) -> list[Fix]:
@@ -165,6 +174,23 @@ def idle_fixes(
                 **base,
             )
         )
+    elif not _lbc_owned(snapshot, lb, target):
+        # The in-tree controller leaves listener attributes alone: set on the NLB, it stays.
+        value_s = max(60, min(seconds, 6000))
+        for listener in lb.listeners:
+            if listener.protocol.upper() != "TCP" or not listener.arn:
+                continue
+            fixes.append(
+                fix(
+                    f"Set {value_s} s on the NLB's TCP listener {listener.port} (the in-tree "
+                    "controller reads no annotation for it, and does not undo this)",
+                    "shell",
+                    "nlb_listener_idle.sh.j2",
+                    region=snapshot.region,
+                    arn=listener.arn,
+                    seconds=value_s,
+                )
+            )
     else:
         value_s = max(60, min(seconds, 6000))
         ports = [p for p in kube.spec(target).get("ports") or [] if isinstance(p, dict)]

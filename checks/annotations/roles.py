@@ -17,6 +17,9 @@ from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 LBC_NLB_CLASS = "service.k8s.aws/nlb"
 ALB_CONTROLLER = "ingress.k8s.aws/alb"
 TYPE_KEY = "service.beta.kubernetes.io/aws-load-balancer-type"
+SCHEME_KEY = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+NLB_TARGET_TYPE_KEY = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
+INTREE_INTERNAL_KEY = "service.beta.kubernetes.io/aws-load-balancer-internal"
 LEGACY_CLASS_KEY = "kubernetes.io/ingress.class"
 GROUP_KEY = "alb.ingress.kubernetes.io/group.name"
 # Where the offline judge records that no AWS account was read.

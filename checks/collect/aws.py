@@ -358,6 +358,7 @@ def _v2(call: AwsCall, desc: dict[str, Any], gaps: list[Gap]) -> LoadBalancer:
             listeners.append(
                 Listener(
                     port=int(lst["Port"]),
+                    arn=str(lst.get("ListenerArn", "")),
                     protocol=str(lst.get("Protocol", "")),
                     target_group_arns=tg_arns,
                     attributes=lst_attributes,
