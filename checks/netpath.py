@@ -718,7 +718,12 @@ def _ip_target(
         instance = _instance_of_pod(snapshot, pod, address)
         label = f"pod {kube.namespace(pod)}/{kube.name(pod)} ({address})"
     if instance is None:
-        plan.missing.append(f"no instance found for {label}: its security groups are unknown")
+        unread = snapshot.gap("instances")
+        plan.missing.append(
+            f"the instance of {label} could not be read: {unread.reason}"
+            if unread is not None
+            else f"no instance found for {label}: its security groups are unknown"
+        )
         return None
     subnet = subnet_containing(snapshot, address)
     zone = subnet.az if subnet else instance.az
@@ -857,7 +862,12 @@ def _plan_load_balancer(snapshot: Snapshot, lb: LoadBalancer, plan: Plan, flows:
             plan.notes.append(f"target group {tg.name} has {tg.target_type} targets: not evaluated")
             continue
         if not tg.targets:
-            plan.missing.append(f"target group {tg.name} has no registered targets to evaluate")
+            unread = snapshot.gap("target-health")
+            plan.missing.append(
+                f"the targets of {tg.name} could not be read: {unread.reason}"
+                if unread is not None
+                else f"target group {tg.name} has no registered targets to evaluate"
+            )
         preserved = clients if clients and client_ip_preserved(lb, tg) else None
         if client_ip_preserved(lb, tg):
             plan.notes.append(
