@@ -62,8 +62,9 @@ def _depth_exceeds(obj: Any, limit: int) -> bool:
 
 
 def parse_json(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
-    too_deep = f"{source}: nested too deeply (more than {MAX_DEPTH} levels); " + (
-        "no Kubernetes object needs that many"
+    too_deep = (
+        f"{source}: nested too deeply (more than {MAX_DEPTH} levels; "
+        "no Kubernetes object needs that many)"
     )
     try:
         obj = json.loads(text)

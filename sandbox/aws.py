@@ -39,7 +39,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from checks.errors import ScenarioError
 
@@ -1122,8 +1122,8 @@ def seed(
     """
     started = time.monotonic()
     _install_moto_hooks()
-    seeder = _Seeder(aws_section, cluster_name or DEFAULT_CLUSTER_NAME, endpoint_url, cluster)
     try:
+        seeder = _Seeder(aws_section, cluster_name or DEFAULT_CLUSTER_NAME, endpoint_url, cluster)
         seeder.vpc()
         seeder.subnets()
         seeder.prefix_lists()
@@ -1139,9 +1139,17 @@ def seed(
             f"{error.get('Code')}: {error.get('Message')}",
             "Check the `aws` section against the scenario format.",
         ) from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except BotoCoreError as exc:
+        # The client refused a value before sending it (a region, a parameter's type).
         raise ScenarioError(
-            f"The scenario's `aws` section is incomplete or malformed: {exc!r}."
+            f"The scenario's `aws` section holds a value AWS cannot take: {exc}",
+            "Check the `aws` section against the scenario format.",
+        ) from exc
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # Limitation: load() validates the section first; this is for a shape it missed.
+        raise ScenarioError(
+            f"The scenario's `aws` section is incomplete or malformed: {exc!r}.",
+            "Check the `aws` section against the scenario format.",
         ) from exc
     out = seeder.out
     logger.info(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.collect.settings import Connection
+from checks.errors import ScenarioError
 from sandbox.aws import LocalAws, SeededAws, seed
 from sandbox.kube_server import KubeApiServer
 from sandbox.scenario import Scenario
@@ -68,22 +69,57 @@ class World:
         self.seeded: SeededAws | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="eks504-sandbox-")
         self.connection: Connection | None = None
+        self._step = "starting"
 
     def start(self) -> World:
+        """Start both servers and seed them; any failure stops what was started and is
+        raised as a :class:`ScenarioError` that names the scenario and the step."""
         started = time.monotonic()
+        try:
+            self._start()
+        except BaseException as exc:
+            try:
+                self.stop()
+            except Exception:
+                # The failure that stopped the start is the one worth reporting.
+                logger.warning("could not stop the half-started sandbox", exc_info=True)
+            if isinstance(exc, ScenarioError) or not isinstance(exc, Exception):
+                raise
+            logger.debug(
+                "sandbox for %s failed while %s", self.scenario.id, self._step, exc_info=True
+            )
+            raise ScenarioError(
+                f"Scenario {self._name()} could not be set up while {self._step}: "
+                f"{type(exc).__name__}: {exc}.",
+                "Check the scenario file against the scenario format; run with -vv for details.",
+            ) from exc
+        logger.info(
+            "sandbox for scenario %s up in %.2f s", self.scenario.id, time.monotonic() - started
+        )
+        return self
+
+    def _name(self) -> str:
+        path = self.scenario.path
+        return f"{self.scenario.id} ({path})" if path else self.scenario.id
+
+    def _start(self) -> None:
+        self._step = "starting the local AWS endpoint"
         # moto would load its 1,300 stock images after every reset; the seed brings its own.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         endpoint = self.aws.start()
         # moto keeps its models per process: a world started earlier in this process would
         # otherwise leave its resources behind.
         self.aws.reset()
+        self._step = "seeding `aws` into the local AWS endpoint"
         self.seeded = seed(
             self.scenario.aws,
             cluster_name=self.scenario.cluster_name,
             endpoint_url=endpoint,
             cluster=self.scenario.cluster,
         )
+        self._step = "giving the `cluster` objects their AWS ids"
         objects = _rewrite_cluster(self.scenario, self.seeded)
+        self._step = "starting the local Kubernetes API server"
         self.kube = KubeApiServer(
             objects, self.scenario.exec, cluster_name=self.scenario.cluster_name
         )
@@ -97,10 +133,6 @@ class World:
             aws_secret_access_key="testing",
             cluster=self.scenario.cluster_name,
         )
-        logger.info(
-            "sandbox for scenario %s up in %.2f s", self.scenario.id, time.monotonic() - started
-        )
-        return self
 
     def stop(self) -> None:
         if self.kube is not None:
