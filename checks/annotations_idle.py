@@ -78,3 +78,26 @@ def served_objects(
     refs = {r.strip() for r in lb.serves.split(",") if r.strip()}
     candidates = ([service] if service else []) + ingresses
     return [o for o in candidates if kube.ref(o) in refs]
+
+
+def class_params_idle_timeout(
+    ingress: KubeObject, classes: list[KubeObject], params: list[KubeObject]
+) -> tuple[KubeObject, int] | None:
+    """The idle timeout the Ingress's IngressClassParams set, which override every Ingress
+    annotation of the class: (the IngressClassParams, seconds), or None."""
+    class_name = str(
+        kube.spec(ingress).get("ingressClassName")
+        or kube.annotations(ingress).get("kubernetes.io/ingress.class", "")
+    )
+    ingress_class = next((c for c in classes if kube.name(c) == class_name), None)
+    ref = kube.spec(ingress_class).get("parameters") if ingress_class else None
+    if not isinstance(ref, dict) or ref.get("kind") != "IngressClassParams":
+        return None
+    found = next((p for p in params if kube.name(p) == ref.get("name")), None)
+    if found is None:
+        return None
+    for attribute in kube.spec(found).get("loadBalancerAttributes") or []:
+        if isinstance(attribute, dict) and attribute.get("key") == ALB_IDLE_KEY:
+            seconds = _int(str(attribute.get("value", "")))
+            return (found, seconds) if seconds is not None else None
+    return None

@@ -13,7 +13,13 @@ from checks import kube
 from checks.annotations.judge import evaluate
 from checks.annotations.kb import format_version
 from checks.annotations.reasons import explain_not_applied
-from checks.annotations_idle import DEFAULT_IDLE_TIMEOUT_S, asked_idle_timeouts, served_objects
+from checks.annotations_idle import (
+    ALB_IDLE_KEY,
+    DEFAULT_IDLE_TIMEOUT_S,
+    asked_idle_timeouts,
+    class_params_idle_timeout,
+    served_objects,
+)
 from checks.fixes import fix
 from checks.kube import ref
 from checks.models import Finding, Fix, Severity, Status
@@ -43,6 +49,55 @@ def _fixes(snapshot: Snapshot, obj: KubeObject, key: str) -> tuple[Fix, ...]:
     return ()
 
 
+def _params_fix(params: KubeObject, seconds: int) -> tuple[Fix, ...]:
+    """Set the idle timeout in the IngressClassParams (every Ingress of the class gets it)."""
+    attributes = kube.spec(params).get("loadBalancerAttributes") or []
+    index = next(
+        (
+            i
+            for i, a in enumerate(attributes)
+            if isinstance(a, dict) and a.get("key") == ALB_IDLE_KEY
+        ),
+        None,
+    )
+    if index is None:
+        return ()
+    patch = [
+        {
+            "op": "replace",
+            "path": f"/spec/loadBalancerAttributes/{index}/value",
+            "value": str(seconds),
+        }
+    ]
+    return (
+        fix(
+            f"Set {seconds} s in {ref(params)} (for every Ingress of the class)",
+            "shell",
+            "json_patch.sh.j2",
+            kind="ingressclassparams",
+            namespace="",
+            name=kube.name(params),
+            patch=patch,
+        ),
+    )
+
+
+def _class_params(
+    snapshot: Snapshot, objects: list[KubeObject]
+) -> dict[str, tuple[KubeObject, int]]:
+    """Ingress ref -> the IngressClassParams idle timeout that overrides its annotations."""
+    found: dict[str, tuple[KubeObject, int]] = {}
+    for obj in objects:
+        if obj.get("kind") != "Ingress":
+            continue
+        params = class_params_idle_timeout(
+            obj, snapshot.ingress_classes, snapshot.ingress_class_params
+        )
+        if params is not None:
+            found[ref(obj)] = params
+    return found
+
+
 def judge(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     for lb in snapshot.load_balancers:
@@ -51,7 +106,48 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         if effective is None and lb.type == "network":
             effective = DEFAULT_IDLE_TIMEOUT_S["network"]
         objects = served_objects(lb, snapshot.service, snapshot.ingresses)
+        overrides = _class_params(snapshot, objects) if lb.type == "application" else {}
+        for params, seconds in {id(p): (p, n) for p, n in overrides.values()}.values():
+            if effective is not None and seconds != effective:
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.FAIL,
+                        Severity.HIGH,
+                        f"{ref(params)} sets an idle timeout of {seconds} s but {lb.name} has "
+                        f"{effective} s: it was not applied.",
+                        resource,
+                        (
+                            f"spec.loadBalancerAttributes {ALB_IDLE_KEY}={seconds}",
+                            f"{lb.type} load balancer attribute: {effective} s",
+                            "Look at the Ingresses' events for reconcile errors.",
+                        ),
+                    )
+                )
         for ask in asked_idle_timeouts(lb, objects):
+            override = overrides.get(ref(ask.obj))
+            if override is not None and ask.seconds is not None and override[1] != ask.seconds:
+                params, seconds = override
+                findings.append(
+                    Finding(
+                        CODE,
+                        Status.FAIL,
+                        Severity.HIGH,
+                        f"{ref(ask.obj)} asks for an idle timeout of {ask.seconds} s, but its "
+                        f"class's {ref(params)} sets {seconds} s, which wins.",
+                        resource,
+                        (
+                            f"annotation {ask.key}: "
+                            f"{kube.annotations(ask.obj).get(ask.key, ask.raw)!r}",
+                            f"{ref(params)} spec.loadBalancerAttributes: {ALB_IDLE_KEY}={seconds}",
+                            "IngressClassParams override the annotations of every Ingress of "
+                            "the class: change the value there, or move the Ingress to a class "
+                            "without it.",
+                        ),
+                        _params_fix(params, ask.seconds),
+                    )
+                )
+                continue
             if effective is None:
                 gap = snapshot.gap("lb-attributes") or snapshot.gap("listener-attributes")
                 findings.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bot import cli, lint_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "manifests"
+BROKEN = ROOT / "tests" / "fixtures" / "broken-manifests"
 SCENARIOS = ROOT / "sandbox" / "scenarios"
 IDLE_KEY = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
 
@@ -122,10 +124,16 @@ def test_github_format_escapes_properties_and_newlines() -> None:
     assert lint_cli._github_escape("50%\nnext") == "50%25%0Anext"
 
 
-def test_notes_do_not_change_the_exit_code() -> None:
-    code, out = run([str(FIXTURES / "not-kubernetes.yaml")], "github")
+def test_notes_do_not_change_the_exit_code(tmp_path: Path) -> None:
+    path = tmp_path / "values-and-service.yaml"
+    path.write_text(
+        (FIXTURES / "not-kubernetes.yaml").read_text()
+        + "---\n"
+        + (FIXTURES / "eks-workshop-ui-nlb.yaml").read_text()
+    )
+    code, out = run([str(path)], "github")
     assert code == 0
-    assert out.startswith("::notice file=")
+    assert out.startswith(f"::notice file={path},line=2::not a Kubernetes object")
 
 
 def test_every_scenario_file_lints_without_crashing() -> None:
@@ -156,3 +164,187 @@ def test_cli_entry_point_dispatches_to_lint(capsys: pytest.CaptureFixture[str]) 
     code = cli.main(["lint", str(FIXTURES / "eks-workshop-ui-nlb.yaml"), "--format", "json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+# ---- unusable input: a message and exit 2, never a traceback ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "code"),
+    [("nul-byte.yaml", 3, "#x0000"), ("escape-character.yaml", 4, "#x001b")],
+)
+def test_control_character_is_invalid_yaml_and_other_files_are_still_linted(
+    name: str, line: int, code: str
+) -> None:
+    path = BROKEN / name
+    other = SCENARIOS / "c09-clb-idle-timeout-out-of-range.yaml"
+    code_, out = run([str(path), str(other)], "json")
+    data = json.loads(out)
+    assert code_ == 2
+    assert data["errors"] == [
+        f"{path}:{line}: not valid YAML (control character {code}, which YAML does not "
+        "allow; remove it, or check that the file is text)"
+    ]
+    assert {f["file"] for f in data["findings"]} == {str(other)}
+
+
+def test_binary_on_stdin_is_refused_with_exit_2() -> None:
+    code, out = run(["-"], stdin="\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert code == 2
+    assert "error: <stdin>:1: not valid YAML (control character #x0089" in out
+
+
+def test_file_that_is_not_utf8_says_so() -> None:
+    code, out = run([str(BROKEN / "latin1.yaml")])
+    assert code == 2
+    assert (
+        f"error: {BROKEN / 'latin1.yaml'}: cannot read (not UTF-8 text: byte 0xe9 at offset" in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "line"), [("alias-bomb.yaml", 6), ("alias-bomb-in-service.yaml", 10)]
+)
+def test_alias_bomb_is_refused_fast(name: str, line: int) -> None:
+    started = time.monotonic()
+    code, out = run([str(BROKEN / name)])
+    assert time.monotonic() - started < 2.0
+    assert code == 2
+    assert f"error: {BROKEN / name}:{line}: too many aliases (more than 500 aliases" in out
+
+
+def test_shared_blocks_through_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "shared.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Service\n"
+        "metadata: {name: web, namespace: shop, labels: &labels {app: web}}\n"
+        "spec: {type: LoadBalancer, selector: *labels, ports: [{port: 80}]}\n"
+    )
+    assert run([str(path)]) == (0, "0 finding(s): 0 failing, 0 warning\n")
+
+
+def test_alias_that_contains_itself_is_refused() -> None:
+    code, out = run(["-"], stdin="apiVersion: v1\nkind: List\nitems: &a [*a]\n")
+    assert code == 2
+    assert "error: <stdin>:3: the alias *a refers to a node that contains it" in out
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".yaml", "a: " + "[" * 500 + "]" * 500 + "\n"),
+        (".yaml", "".join(f"{'  ' * i}k{i}:\n" for i in range(150)) + "  " * 150 + "v\n"),
+        (".json", "[" * 1000 + "]" * 1000),
+        (".json", "[" * 150 + "]" * 150),
+    ],
+    ids=["yaml-flow-500", "yaml-block-150", "json-1000", "json-150"],
+)
+def test_deep_nesting_is_refused_without_recursion_error(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text)
+    code, out = run([str(path)], "json")
+    assert code == 2
+    (error,) = json.loads(out)["errors"]
+    assert error.startswith(f"{path}")
+    assert "nested too deeply (more than 100 levels" in error
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "service-ports-scalar.yaml",
+            ":5: invalid: Service shop/web: spec.ports must be a list, not 80;",
+        ),
+        (
+            "service-selector-string.yaml",
+            ":5: invalid: Service shop/web: spec.selector must be a mapping of strings, "
+            "not 'app=web';",
+        ),
+        (
+            "deployment-containers-mapping.yaml",
+            ":14: invalid: Deployment shop/web: spec.template.spec.containers must be a list, "
+            "not a mapping;",
+        ),
+        (
+            "deployment-command-number.yaml",
+            ":18: invalid: Deployment shop/web: spec.template.spec.containers[0].command must "
+            "be a list of strings, not 5;",
+        ),
+        (
+            "configmap-data-list.yaml",
+            ":6: invalid: ConfigMap shop/ingress-nginx-controller: data must be a mapping of "
+            "strings, not a list;",
+        ),
+    ],
+)
+def test_object_of_the_wrong_shape_is_an_invalid_note_and_exit_2(name: str, message: str) -> None:
+    path = BROKEN / name
+    code, out = run([str(path)])
+    assert code == 2
+    assert f"{path}{message} the API server rejects this object, so it was not judged\n" in out
+    assert "invalid object(s)" in out.splitlines()[-1]
+
+
+def test_wrong_shape_is_an_error_annotation_on_github() -> None:
+    path = BROKEN / "service-ports-scalar.yaml"
+    code, out = run([str(path)], "github")
+    assert code == 2
+    assert out.startswith(f"::error file={path},line=5,title=invalid object::Service shop/web")
+
+
+def test_unquoted_number_annotation_is_malformed_with_a_quoting_fix() -> None:
+    path = BROKEN / "service-annotation-number.yaml"
+    code, out = run([str(path)], "json")
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert (finding["line"], finding["code"], finding["resource"]) == (
+        7,
+        "ANNOTATION_MALFORMED",
+        "service/shop/web",
+    )
+    assert finding["fixes"][0]["text"] == (f'metadata:\n  annotations:\n    {IDLE_KEY}: "120"\n')
+
+
+def test_annotations_as_a_list_are_malformed() -> None:
+    code, out = run([str(BROKEN / "service-annotations-list.yaml")], "json")
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert finding["code"] == "ANNOTATION_MALFORMED"
+    assert finding["summary"].startswith(
+        "service/shop/web has metadata.annotations as a list: Kubernetes takes a mapping"
+    )
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "empty file", "folder of non-YAML", "stdin"])
+def test_nothing_to_lint_exits_2(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "input"
+    if kind == "empty file":
+        target = tmp_path / "input.yaml"
+        target.write_text("")
+    elif kind != "stdin":
+        target.mkdir()
+    if kind == "folder of non-YAML":
+        (target / "README.md").write_text("# docs\n")
+    arg = "-" if kind == "stdin" else str(target)
+    code, out = run([arg], "json", stdin="---\n")
+    assert code == 2
+    (error,) = json.loads(out)["errors"]
+    shown = "<stdin>" if kind == "stdin" else str(target)
+    assert error.startswith(f"no Kubernetes objects found in {shown} (")
+
+
+def test_huge_annotation_value_is_echoed_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    value = "x" * 5_000_000
+    path.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n"
+        f"    {IDLE_KEY}: '{value}'\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+    )
+    code, out = run([str(path)])
+    assert code == 1
+    assert len(out) < 5_000
+    assert "'" + "x" * 200 + "\u2026'" in out
+    assert "x" * 201 not in out

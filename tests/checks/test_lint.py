@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from checks.lint import LINT_CHECKS, lint, lint_documents
+from checks.kube import ref as kube_ref
+from checks.lint import LINT_CHECKS, YamlRefused, lint, lint_documents, read_yaml, shape_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "sandbox" / "scenarios").glob("*.yaml"))
 FIXTURES = ROOT / "tests" / "fixtures" / "manifests"
 LINT_CODES = {code for check in LINT_CHECKS for code in check.codes}
+FIXTURE_FILES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
+IDLE_KEY = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
 
 
 def scenario_docs(path: Path) -> list[tuple[str, int, dict[str, Any]]]:
@@ -164,3 +171,193 @@ def test_ingress_and_service_in_different_documents_are_judged_together() -> Non
     assert [(f.finding.code, f.finding.status.value) for f in findings] == [
         ("ANNOTATION_WRONG_TARGET", "fail")
     ]
+
+
+# ---- shapes the checks rely on ----------------------------------------------------------
+
+
+def _service(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"type": "LoadBalancer", **spec},
+    }
+
+
+@pytest.mark.parametrize(
+    ("obj", "messages"),
+    [
+        (_service(ports=80), ["spec.ports must be a list, not 80"]),
+        (_service(ports=[{"port": "http"}]), ["spec.ports[0].port must be an integer, not 'http'"]),
+        (_service(ports=[None]), ["spec.ports[0] must be a mapping, not null"]),
+        (
+            _service(selector="app=web"),
+            ["spec.selector must be a mapping of strings, not 'app=web'"],
+        ),
+        (
+            _service(selector={"tier": 3}),
+            ["spec.selector must be a mapping of strings, not tier is 3"],
+        ),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": ["x"]},
+            ["data must be a mapping of strings, not a list"],
+        ),
+        (
+            {"apiVersion": 5, "kind": "Pod", "metadata": "x"},
+            [
+                "apiVersion must be a string, not 5",
+                "metadata must be a mapping, not 'x'",
+            ],
+        ),
+    ],
+)
+def test_shape_problems_name_the_field_and_what_it_holds(
+    obj: dict[str, Any], messages: list[str]
+) -> None:
+    assert [p.message for p in shape_problems(obj)] == messages
+
+
+def test_well_formed_objects_have_no_shape_problems() -> None:
+    objects = [o for p in SCENARIOS for o in yaml.safe_load(p.read_text())["cluster"]]
+    objects += [d for name in FIXTURE_FILES for _, _, d in fixture_docs(name)]
+    assert [(kube_ref(o), shape_problems(o)) for o in objects if shape_problems(o)] == []
+
+
+def test_object_of_the_wrong_shape_is_not_judged_and_the_rest_are() -> None:
+    broken = _service(ports=80)
+    broken["metadata"]["annotations"] = {IDLE_KEY: "9999"}
+    fine = _service(ports=[{"port": 80}])
+    fine["metadata"] = {"name": "api", "namespace": "shop", "annotations": {IDLE_KEY: "9999"}}
+    result = lint([("a.yaml", 1, broken), ("a.yaml", 9, fine)])
+    assert {f.finding.resource for f in result.findings} == {"service/shop/api"}
+    (note,) = result.notes
+    assert (note.line, note.invalid) == (1, True)
+    assert note.message == (
+        "Service shop/web: spec.ports must be a list, not 80; the API server rejects this "
+        "object, so it was not judged"
+    )
+
+
+def test_non_string_annotation_value_is_malformed_and_the_key_is_left_out() -> None:
+    service = _service(ports=[{"port": 80}])
+    service["metadata"]["annotations"] = {IDLE_KEY: 120, "a": True}
+    result = lint([("s.yaml", 1, service)])
+    assert sorted((f.finding.code, f.finding.evidence) for f in result.findings) == [
+        ("ANNOTATION_MALFORMED", ("annotation a: true (true/false, not a string)",)),
+        ("ANNOTATION_MALFORMED", (f"annotation {IDLE_KEY}: 120 (a number, not a string)",)),
+    ]
+    assert result.notes == []
+
+
+def test_a_check_that_fails_becomes_an_invalid_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(snapshot: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    failing = dataclasses.replace(LINT_CHECKS[0], judge=explode)
+    monkeypatch.setattr("checks.lint.LINT_CHECKS", (failing, *LINT_CHECKS[1:]))
+    service = _service(ports=[{"port": 80}])
+    service["metadata"]["annotations"] = {IDLE_KEY: "9999"}
+    result = lint([("s.yaml", 4, service)])
+    assert [f.finding.code for f in result.findings] == [
+        "ANNOTATION_OUT_OF_RANGE",
+        "IDLE_TIMEOUT_NOT_APPLIED",
+    ]
+    (note,) = result.notes
+    assert (note.source, note.line, note.invalid) == ("s.yaml", 4, True)
+    assert note.message.startswith(
+        f"service/shop/web: the check {failing.name} could not judge it (RuntimeError: boom)"
+    )
+
+
+# ---- reading YAML -----------------------------------------------------------------------
+
+
+def test_read_yaml_keeps_lines_and_walks_an_alias_once() -> None:
+    text = "a: &x {k: v}\nb: *x\nc:\n  - {d: 1}\n"
+    ((obj, lines),) = read_yaml(text)
+    assert obj["a"] is obj["b"]
+    assert (lines[id(obj)], lines[id(obj["a"])], lines[id(obj["c"][0])]) == (1, 1, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("a: 1\nb: \x00\n", 2, "not valid YAML (control character #x0000"),
+        ("a: &a [1]\n" + "".join(f"b{i}: [*a]\n" for i in range(501)), 502, "too many aliases"),
+        ("x: " + "[" * 101 + "]" * 101 + "\n", 1, "nested too deeply (more than 100 levels"),
+        ("a: &a {b: *a}\n", 1, "the alias *a refers to a node that contains it"),
+    ],
+    ids=["nul", "aliases", "depth", "self"],
+)
+def test_read_yaml_refuses_with_line_and_reason(text: str, line: int, reason: str) -> None:
+    with pytest.raises(YamlRefused) as caught:
+        read_yaml(text)
+    assert caught.value.line == line
+    assert caught.value.reason.startswith(reason)
+
+
+def test_read_yaml_accepts_the_limits_themselves() -> None:
+    nested = "x: " + "[" * 99 + "]" * 99 + "\n"
+    aliased = "a: &a [1]\n" + "".join(f"b{i}: *a\n" for i in range(500))
+    assert read_yaml(nested)[0][0]["x"] == _nest(99)
+    assert len(read_yaml(aliased)[0][0]) == 501
+
+
+def _nest(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+# ---- fuzz: manifests with fields of the wrong type never crash the run --------------------
+
+_ANY_VALUE = st.one_of(
+    st.integers(-5, 70000),
+    st.text(max_size=6),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none()), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.text(max_size=3)), max_size=2),
+    st.lists(st.dictionaries(st.text(max_size=4), st.integers(), max_size=2), max_size=2),
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else []
+    )
+    for key, child in items:
+        found.extend(_paths(child, (*prefix, key)))
+    return found
+
+
+def _bundled_worlds() -> list[list[dict[str, Any]]]:
+    worlds = [yaml.safe_load(p.read_text())["cluster"] for p in SCENARIOS]
+    worlds += [[d for _, _, d in fixture_docs(name)] for name in FIXTURE_FILES]
+    return worlds
+
+
+BUNDLED_WORLDS = _bundled_worlds()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fields_of_the_wrong_type_never_crash_the_lint(data: st.DataObject) -> None:
+    world = copy.deepcopy(data.draw(st.sampled_from(BUNDLED_WORLDS)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        obj = data.draw(st.sampled_from(world))
+        path = data.draw(st.sampled_from(_paths(obj)))
+        holder = obj
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = data.draw(_ANY_VALUE)
+    result = lint([("fuzz.yaml", 1, obj) for obj in world])
+    assert [n.message for n in result.notes if "bug in eks504" in n.message] == []
