@@ -93,10 +93,13 @@ def class_params_idle_timeout(
     ref = kube.spec(ingress_class).get("parameters") if ingress_class else None
     if not isinstance(ref, dict) or ref.get("kind") != "IngressClassParams":
         return None
-    found = next((p for p in params if kube.name(p) == ref.get("name")), None)
+    found = next((p for p in params if kube.name(p) == str(ref.get("name"))), None)
     if found is None:
         return None
-    for attribute in kube.spec(found).get("loadBalancerAttributes") or []:
+    attributes = kube.spec(found).get("loadBalancerAttributes")
+    if not isinstance(attributes, list):
+        return None
+    for attribute in attributes:
         if isinstance(attribute, dict) and attribute.get("key") == ALB_IDLE_KEY:
             seconds = _int(str(attribute.get("value", "")))
             return (found, seconds) if seconds is not None else None

@@ -7,6 +7,12 @@ Balancer Controller's Deployment) and a planned load balancer whose type comes f
 manifests: an ALB for an Ingress of an ALB class, an NLB for ``aws-load-balancer-type:
 nlb|external`` or ``loadBalancerClass: service.k8s.aws/nlb``, a Classic LB otherwise. No
 AWS account is read, so only checks that need none run.
+
+Before that, every object's fields are held against the types Kubernetes requires where
+the checks read them (:data:`SHAPES`): an object the API server would reject is not judged
+but reported in an invalid note, and annotations that are not a mapping of strings are
+ANNOTATION_MALFORMED findings. :func:`read_yaml` refuses, before building anything, YAML
+that would exhaust memory or the stack (alias bombs, deep nesting).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -26,6 +32,12 @@ import yaml
 from checks import kube
 from checks.annotations import roles
 from checks.annotations.kb import format_version, knowledge_base
+from checks.annotations_idle import (
+    ALB_IDLE_KEY,
+    asked_idle_timeouts,
+    class_params_idle_timeout,
+    served_objects,
+)
 from checks.models import Finding, Fix, Status
 from checks.registry import Check
 from checks.rules import (
@@ -33,7 +45,9 @@ from checks.rules import (
     annotation_out_of_range,
     annotation_unknown,
     annotation_wrong_target,
+    app_keepalive,
     idle_timeout_ask_problems,
+    idle_timeout_not_applied,
     ingress_group_conflict,
     proxy_protocol_mismatch,
 )
@@ -50,6 +64,8 @@ LINT_CHECKS: tuple[Check, ...] = (
     ingress_group_conflict.CHECK,
     proxy_protocol_mismatch.CHECK,
     idle_timeout_ask_problems.CHECK,
+    idle_timeout_not_applied.CHECK,
+    app_keepalive.CHECK,
 )
 OLD_INGRESS_APIS = ("extensions/v1beta1", "networking.k8s.io/v1beta1")
 NAMESPACED_DEFAULT = "default"
@@ -578,6 +594,26 @@ def _pseudo_lb(name: str, lb_type: LbType, serves: list[str], ports: list[Any]) 
     )
 
 
+def _asked_idle(snapshot: Snapshot, lb: LoadBalancer) -> LoadBalancer:
+    """An ALB as its manifests configure it: the idle timeout they ask for (IngressClassParams
+    first, as the controller applies them), else none, which the checks read as AWS's
+    default."""
+    if lb.type != "application":
+        return lb
+    objects = served_objects(lb, snapshot.service, snapshot.ingresses)
+    asked = [a.seconds for a in asked_idle_timeouts(lb, objects) if a.seconds is not None]
+    for obj in objects:
+        params = class_params_idle_timeout(
+            obj, snapshot.ingress_classes, snapshot.ingress_class_params
+        )
+        if params is not None:
+            asked = [params[1]]
+            break
+    if len(set(asked)) != 1:
+        return lb
+    return replace(lb, attributes={**lb.attributes, ALB_IDLE_KEY: str(asked[0])})
+
+
 class _World:
     """The linted objects, indexed for building snapshots."""
 
@@ -657,6 +693,7 @@ def snapshots(objects: list[KubeObject]) -> list[Snapshot]:
             workloads=workloads,
             configmaps=world.configmaps(namespace),
             ingress_classes=world.ingress_classes,
+            ingress_class_params=world.of("IngressClassParams"),
             events=world.events,
             gaps=[offline],
         )
@@ -671,6 +708,7 @@ def snapshots(objects: list[KubeObject]) -> list[Snapshot]:
                 )
             )
         snapshot.load_balancers.extend(_alb_lbs(world, ingresses))
+        snapshot.load_balancers = [_asked_idle(snapshot, lb) for lb in snapshot.load_balancers]
         built.append(snapshot)
     for ingress in world.ingresses:
         if ingress in covered:
@@ -684,6 +722,7 @@ def snapshots(objects: list[KubeObject]) -> list[Snapshot]:
                 ingresses=members,
                 workloads=list(world.controllers),
                 ingress_classes=world.ingress_classes,
+                ingress_class_params=world.of("IngressClassParams"),
                 events=world.events,
                 load_balancers=_alb_lbs(world, members),
                 gaps=[offline],

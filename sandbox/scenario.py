@@ -484,13 +484,11 @@ def _check_firewalls(aws: dict[str, Any], known: _Names, p: _Problems) -> None:
     groups = p.mapping(aws, "security_groups", "aws.security_groups")
     known.define("security_groups", aws.get("security_groups"))
     for name, rules in groups.items():
-        if rules is None:
-            continue  # a group with no rules
         if not isinstance(rules, dict):
             p.add(
                 groups,
                 f"aws.security_groups.{name} must be a mapping with ingress and "
-                f"egress lists, not {shown(rules)}",
+                f"egress lists ({{}} for a group without rules), not {shown(rules)}",
             )
             continue
         for direction in ("ingress", "egress"):

@@ -13,6 +13,7 @@ from checks import kube
 from checks.annotations.judge import evaluate
 from checks.annotations.kb import format_version
 from checks.annotations.reasons import explain_not_applied
+from checks.annotations.roles import OFFLINE_AREA
 from checks.annotations_idle import (
     ALB_IDLE_KEY,
     DEFAULT_IDLE_TIMEOUT_S,
@@ -51,7 +52,9 @@ def _fixes(snapshot: Snapshot, obj: KubeObject, key: str) -> tuple[Fix, ...]:
 
 def _params_fix(params: KubeObject, seconds: int) -> tuple[Fix, ...]:
     """Set the idle timeout in the IngressClassParams (every Ingress of the class gets it)."""
-    attributes = kube.spec(params).get("loadBalancerAttributes") or []
+    attributes = kube.spec(params).get("loadBalancerAttributes")
+    if not isinstance(attributes, list):
+        return ()
     index = next(
         (
             i
@@ -100,9 +103,10 @@ def _class_params(
 
 def judge(snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
+    offline = snapshot.gap(OFFLINE_AREA) is not None
     for lb in snapshot.load_balancers:
         resource = f"{lb.type} load balancer {lb.name}"
-        effective = lb.idle_timeout_s
+        effective = lb.idle_timeout_s if not offline else None
         if effective is None and lb.type == "network":
             effective = DEFAULT_IDLE_TIMEOUT_S["network"]
         objects = served_objects(lb, snapshot.service, snapshot.ingresses)
@@ -124,6 +128,9 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                         ),
                     )
                 )
+        if offline:
+            # Judging manifests: nothing to compare an ask with but the IngressClassParams.
+            objects = [o for o in objects if ref(o) in overrides]
         for ask in asked_idle_timeouts(lb, objects):
             override = overrides.get(ref(ask.obj))
             if override is not None and ask.seconds is not None and override[1] != ask.seconds:

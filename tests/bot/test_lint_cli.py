@@ -149,6 +149,10 @@ def test_every_scenario_file_lints_without_crashing() -> None:
         "c10",
         "c11",
         "c12",
+        "c14",
+        "c16",
+        "c17",
+        "x6",
     }
 
 

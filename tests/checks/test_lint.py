@@ -36,11 +36,18 @@ def problem_codes(docs: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
     return {f.finding.code for f in lint_documents(docs)}
 
 
+# What a case's manifests cannot show although lint judges the code elsewhere: the in-tree
+# controller gives a Classic LB TCP listeners unless the Service asks for HTTP, and this
+# Service does not; its load balancer's HTTP listener exists only in AWS.
+NOT_IN_MANIFESTS = {"s2": {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}}
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_lint_shows_what_manifests_can(path: Path) -> None:
     expect = yaml.safe_load(path.read_text(encoding="utf-8"))["expect"]
     codes = problem_codes(scenario_docs(path))
-    assert set(expect["findings"]) & LINT_CODES <= codes
+    hidden = NOT_IN_MANIFESTS.get(path.stem.split("-")[0], set())
+    assert (set(expect["findings"]) & LINT_CODES) - hidden <= codes
     assert not set(expect["absent"]) & codes
 
 
@@ -53,6 +60,10 @@ def test_scenario_lint_codes_exactly() -> None:
     assert found["c10"] == {"ANNOTATION_WRONG_TARGET", "IDLE_TIMEOUT_NOT_APPLIED"}
     assert found["c11"] == {"IDLE_TIMEOUT_NOT_APPLIED"}
     assert found["c12"] == {"ANNOTATION_WRONG_TARGET"}
+    assert found["c14"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
+    assert found["c16"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
+    assert found["c17"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
+    assert found["x6"] == {"IDLE_TIMEOUT_NOT_APPLIED"}
     for clean in (
         "h0",
         "s1",
@@ -60,9 +71,6 @@ def test_scenario_lint_codes_exactly() -> None:
         "s3",
         "s5",
         "c01",
-        "c14",
-        "c16",
-        "c17",
         "c19",
         "c21",
         "c23",

@@ -118,6 +118,12 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("subnet-no-cidr", _delete("aws|subnets|nodes-a|cidr"), "aws.subnets.nodes-a has no `cidr`"),
     ("subnet-null", _set("aws|subnets|public-a", None), "aws.subnets.public-a must be a mapping"),
     (
+        "sg-null",
+        _set("aws|security_groups|alb", None),
+        "aws.security_groups.alb must be a mapping with ingress and egress lists ({} for a "
+        "group without rules), not null",
+    ),
+    (
         "sg-ingress-string",
         _set("aws|security_groups|alb|ingress", "all"),
         "aws.security_groups.alb.ingress must be a list, not 'all'",
