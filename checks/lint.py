@@ -67,6 +67,9 @@ LINT_CHECKS: tuple[Check, ...] = (
     idle_timeout_not_applied.CHECK,
     app_keepalive.CHECK,
 )
+CLASSIC_BACKEND_PROTOCOL_KEY = "service.beta.kubernetes.io/aws-load-balancer-backend-protocol"
+CLASSIC_SSL_PORTS_KEY = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+CLASSIC_CERT_KEY = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
 OLD_INGRESS_APIS = ("extensions/v1beta1", "networking.k8s.io/v1beta1")
 NAMESPACED_DEFAULT = "default"
 CLUSTER_SCOPED = (
@@ -594,6 +597,25 @@ def _pseudo_lb(name: str, lb_type: LbType, serves: list[str], ports: list[Any]) 
     )
 
 
+def _classic_listener(service: KubeObject, port: Any) -> Any:
+    """The Service port with the protocol of the listener the in-tree controller makes for it:
+    with a certificate on the port, HTTPS for an http or https backend and SSL otherwise;
+    without one, HTTP only for an http backend."""
+    if not isinstance(port, dict):
+        return port
+    notes = kube.annotations(service)
+    backend = notes.get(CLASSIC_BACKEND_PROTOCOL_KEY, "").strip().lower()
+    ssl_ports = [p.strip() for p in notes.get(CLASSIC_SSL_PORTS_KEY, "*").split(",")]
+    certified = bool(notes.get(CLASSIC_CERT_KEY, "").strip()) and (
+        "*" in ssl_ports or str(port.get("port")) in ssl_ports or port.get("name") in ssl_ports
+    )
+    if certified:
+        protocol = "HTTPS" if backend in ("http", "https") else "SSL"
+    else:
+        protocol = "HTTP" if backend == "http" else "TCP"
+    return {**port, "protocol": protocol}
+
+
 def _asked_idle(snapshot: Snapshot, lb: LoadBalancer) -> LoadBalancer:
     """An ALB as its manifests configure it: the idle timeout they ask for (IngressClassParams
     first, as the controller applies them), else none, which the checks read as AWS's
@@ -657,10 +679,26 @@ class _World:
             and kube.namespace(w) == namespace
             and kube.selector_matches(selector, kube.labels(kube.pod_template(w)))
         ]
+        # Manifests rarely hold pods: each workload's template stands for the pods it makes.
+        pods += [_template_pod(w) for w in workloads if not _has_pod(w, pods)]
         return pods, workloads + [c for c in self.controllers if c not in workloads]
 
     def configmaps(self, namespace: str) -> dict[str, KubeObject]:
         return {kube.name(c): c for c in self.of("ConfigMap") if kube.namespace(c) == namespace}
+
+
+def _template_pod(workload: KubeObject) -> KubeObject:
+    """A pod as ``workload`` would create it, named after its template."""
+    template = kube.pod_template(workload)
+    metadata = dict(template.get("metadata") or {})
+    metadata["namespace"] = kube.namespace(workload)
+    metadata["name"] = f"{kube.name(workload)} (pod template)"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": kube.spec(template)}
+
+
+def _has_pod(workload: KubeObject, pods: list[KubeObject]) -> bool:
+    selector = (kube.spec(workload).get("selector") or {}).get("matchLabels") or {}
+    return any(kube.selector_matches(selector, kube.labels(p)) for p in pods)
 
 
 def _alb_lbs(world: _World, ingresses: list[KubeObject]) -> list[LoadBalancer]:
@@ -699,12 +737,15 @@ def snapshots(objects: list[KubeObject]) -> list[Snapshot]:
         )
         own = roles.service_lb(snapshot, service)
         if own is not None and own.controller != "other":
+            ports = list(kube.spec(service).get("ports") or [])
+            if own.type == "classic":
+                ports = [_classic_listener(service, p) for p in ports]
             snapshot.load_balancers.append(
                 _pseudo_lb(
                     f"(load balancer of {kube.ref(service)})",
                     "classic" if own.type == "classic" else "network",
                     [kube.ref(service)],
-                    list(kube.spec(service).get("ports") or []),
+                    ports,
                 )
             )
         snapshot.load_balancers.extend(_alb_lbs(world, ingresses))

@@ -111,6 +111,7 @@ class ContainerView:
     files: tuple[MountedFile, ...]
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
+    working_dir: str = ""  # the container's workingDir; "" when the image's WORKDIR applies
 
     @property
     def image_repository(self) -> str:
@@ -158,6 +159,15 @@ class ContainerView:
         return None
 
     def file(self, path: str) -> MountedFile | None:
+        """The mounted file a program opening ``path`` reads; relative paths start at workingDir.
+
+        Without a workingDir the image's WORKDIR applies, which the manifest does not show, so
+        a relative path then matches no mounted file.
+        """
+        if not posixpath.isabs(path):
+            if not self.working_dir:
+                return None
+            path = posixpath.join(self.working_dir, path)
         return next((f for f in self.files if f.path == posixpath.normpath(path)), None)
 
     def files_under(self, directory: str, suffix: str = "") -> list[MountedFile]:
@@ -263,6 +273,7 @@ def view(
         files=_mounted_files(container, pod, configmaps),
         command=tuple(command),
         args=tuple(args),
+        working_dir=str(container.get("workingDir") or ""),
     )
 
 

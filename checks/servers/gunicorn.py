@@ -30,6 +30,7 @@ NAMES = frozenset({"gunicorn", "gunicorn3"})
 DEFAULT_KEEPALIVE_S = 2.0
 ENV = "GUNICORN_CMD_ARGS"
 KEEPALIVE_FLAG = "--keep-alive"
+IMPLICIT_CONFIG = "gunicorn.conf.py"
 
 _KEEPALIVE_LINE = re.compile(r"^\s*keepalive\s*=\s*([0-9.]+)\s*(?:#.*)?$", re.MULTILINE)
 _WORKER_LINE = re.compile(r"^\s*worker_class\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
@@ -49,10 +50,14 @@ def _settings(words: list[Word]) -> tuple[FlagHit | None, FlagHit | None, FlagHi
     )
 
 
-def _config_file(view: ContainerView, words: list[Word]) -> tuple[str, MountedFile | None]:
-    hit = find_flag(words, ("--config",), "-c")
+def _config_file(
+    view: ContainerView, words: list[Word], env_words: list[Word]
+) -> tuple[str, MountedFile | None]:
+    hit = find_flag(words, ("--config",), "-c") or find_flag(env_words, ("--config",), "-c")
     if hit is None:
-        return "", None
+        # Without -c, gunicorn reads gunicorn.conf.py from its working directory if it is there.
+        implicit = view.file(IMPLICIT_CONFIG)
+        return (implicit.path, implicit) if implicit else ("", None)
     path = hit.value.removeprefix("file:")
     return path, view.file(path)
 
@@ -64,9 +69,9 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
     env_words = [Word(t, "env", 0) for t in shlex.split(view.env.get(ENV, ""))]
     cli_keepalive, cli_worker, cli_threads = _settings(words)
     env_keepalive, env_worker, env_threads = _settings(env_words)
-    config_path, config = _config_file(view, words)
+    config_path, config = _config_file(view, words, env_words)
     config_text = config.text if config else ""
-    # Limitation: a ./gunicorn.conf.py baked into the image (read when no -c is given) is not seen.
+    # Limitation: a gunicorn.conf.py baked into the image (read when no -c is given) is not seen.
     config_hidden = bool(config_path) and config is None
 
     worker, worker_from = "sync", "gunicorn's default worker"

@@ -21,6 +21,10 @@ FIXTURES = ROOT / "tests" / "fixtures" / "manifests"
 LINT_CODES = {code for check in LINT_CHECKS for code in check.codes}
 FIXTURE_FILES = sorted(p.name for p in FIXTURES.glob("*.yaml"))
 IDLE_KEY = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
+CLASSIC_PROTOCOL_KEY = "service.beta.kubernetes.io/aws-load-balancer-backend-protocol"
+CLASSIC_CERT_KEY = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert"
+CLASSIC_SSL_PORTS_KEY = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports"
+CERT = "arn:aws:acm:us-east-1:111122223333:certificate/0d3e5f1a-2b4c-4d6e-8f90-a1b2c3d4e5f6"
 
 
 def scenario_docs(path: Path) -> list[tuple[str, int, dict[str, Any]]]:
@@ -179,6 +183,71 @@ def test_ingress_and_service_in_different_documents_are_judged_together() -> Non
     assert [(f.finding.code, f.finding.status.value) for f in findings] == [
         ("ANNOTATION_WRONG_TARGET", "fail")
     ]
+
+
+def _deployment(command: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "ex/web:1", "command": command}]},
+            },
+        },
+    }
+
+
+def _classic_service(annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }
+
+
+def test_keepalive_is_judged_from_a_deployment_template_when_no_pod_is_given() -> None:
+    docs = fixture_docs("alb-game-ingress.yaml")
+    source, _, deployment = next(d for d in docs if d[2]["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["gunicorn", "-k", "gthread", "--keep-alive", "2", "app:app"]
+    findings = lint_documents(docs)
+    assert [(f.source, f.finding.code, f.finding.resource) for f in findings] == [
+        (source, "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT", "deployment/arcade/tiles")
+    ]
+    assert "gunicorn closes idle connections after 2 s" in findings[0].finding.summary
+
+
+@pytest.mark.parametrize(
+    ("annotations", "code"),
+    [
+        ({}, None),
+        ({CLASSIC_PROTOCOL_KEY: "tcp"}, None),
+        ({CLASSIC_PROTOCOL_KEY: "http"}, "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"),
+        ({CLASSIC_PROTOCOL_KEY: "https"}, None),
+        (
+            {CLASSIC_PROTOCOL_KEY: "https", CLASSIC_CERT_KEY: CERT},
+            "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT",
+        ),
+        (
+            {CLASSIC_PROTOCOL_KEY: "http", CLASSIC_CERT_KEY: CERT, CLASSIC_SSL_PORTS_KEY: "443"},
+            "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT",
+        ),
+        ({CLASSIC_PROTOCOL_KEY: "ssl", CLASSIC_CERT_KEY: CERT}, None),
+    ],
+)
+def test_classic_listener_protocol_follows_the_in_tree_controller(
+    annotations: dict[str, str], code: str | None
+) -> None:
+    """Only HTTP and HTTPS listeners pool backend connections, so only they race Node's 5 s."""
+    docs = [
+        ("svc.yaml", 1, _classic_service(annotations)),
+        ("deploy.yaml", 1, _deployment(["node", "server.js"])),
+    ]
+    assert problem_codes(docs) == ({code} if code else set())
 
 
 # ---- shapes the checks rely on ----------------------------------------------------------

@@ -26,9 +26,12 @@ def _detect(
     env: dict[str, str] | None = None,
     files: dict[str, dict[str, str]] | None = None,
     mounts: list[dict[str, str]] | None = None,
+    working_dir: str = "",
 ) -> ServerKeepAlive:
     """``files``: ConfigMap name -> data; ``mounts``: (ConfigMap name, mountPath[, subPath])."""
     container: dict[str, Any] = {"name": "app", "image": image}
+    if working_dir:
+        container["workingDir"] = working_dir
     if command is not None:
         container["command"] = command
     if args is not None:
@@ -135,6 +138,54 @@ def test_gunicorn_config_file_from_configmap() -> None:
     )
     assert found.idle_timeout_s == 20.0
     assert found.source == "keepalive = 20, /etc/gunicorn/conf.py line 2, ConfigMap web/gconf"
+
+
+def test_gunicorn_relative_config_path_starts_at_working_dir() -> None:
+    found = _detect(
+        command=["gunicorn", "-c", "conf/gunicorn.py", "app:app"],
+        files={"gconf": {"gunicorn.py": "worker_class = 'gthread'\nkeepalive = 4\n"}},
+        mounts=[{"configmap": "gconf", "path": "/srv/conf"}],
+        working_dir="/srv",
+    )
+    assert (found.idle_timeout_s, found.source) == (
+        4.0,
+        "keepalive = 4, /srv/conf/gunicorn.py line 2, ConfigMap web/gconf",
+    )
+
+
+def test_gunicorn_reads_gunicorn_conf_py_in_working_dir_without_config_flag() -> None:
+    found = _detect(
+        command=["gunicorn", "catalog.wsgi"],
+        files={"gconf": {"gunicorn.conf.py": 'worker_class = "gthread"\nkeepalive = 2\n'}},
+        mounts=[
+            {"configmap": "gconf", "path": "/app/gunicorn.conf.py", "subPath": "gunicorn.conf.py"}
+        ],
+        working_dir="/app",
+    )
+    assert (found.reuses_connections, found.idle_timeout_s) == (True, 2.0)
+    assert (
+        found.note == "worker gthread (worker_class in /app/gunicorn.conf.py, ConfigMap web/gconf)"
+    )
+
+
+def test_gunicorn_conf_py_elsewhere_than_working_dir_is_not_read() -> None:
+    found = _detect(
+        command=["gunicorn", "catalog.wsgi"],
+        files={"gconf": {"gunicorn.conf.py": "worker_class = 'gthread'\n"}},
+        mounts=[{"configmap": "gconf", "path": "/etc/gunicorn"}],
+        working_dir="/app",
+    )
+    assert (found.reuses_connections, found.source) == (False, "gunicorn's default worker")
+
+
+def test_gunicorn_config_flag_in_cmd_args_environment() -> None:
+    found = _detect(
+        command=["gunicorn", "app:app"],
+        env={"GUNICORN_CMD_ARGS": "-c /etc/g/conf.py"},
+        files={"gconf": {"conf.py": "worker_class = 'gevent'\nkeepalive = 30\n"}},
+        mounts=[{"configmap": "gconf", "path": "/etc/g"}],
+    )
+    assert found.idle_timeout_s == 30.0
 
 
 def test_gunicorn_config_file_not_visible_is_unknown() -> None:
@@ -411,6 +462,48 @@ def test_puma_default_env_and_config() -> None:
         70.0,
         "persistent_timeout 70, /app/config/puma.rb line 2, ConfigMap web/p",
     )
+
+
+def test_puma_relative_config_path_starts_at_working_dir() -> None:
+    found = _detect(
+        command=["bundle", "exec", "puma", "-C", "config/puma.rb"],
+        files={"p": {"puma.rb": "workers 2\n"}},
+        mounts=[{"configmap": "p", "path": "/rails/config"}],
+        working_dir="/rails",
+    )
+    assert (found.idle_timeout_s, found.assumed_default) == (20.0, True)
+    without_working_dir = _detect(
+        command=["bundle", "exec", "puma", "-C", "config/puma.rb"],
+        files={"p": {"puma.rb": "workers 2\n"}},
+        mounts=[{"configmap": "p", "path": "/rails/config"}],
+    )
+    assert without_working_dir.idle_timeout_s is None
+
+
+def test_puma_without_config_flag_reads_environment_file_then_config_puma_rb() -> None:
+    files = {"p": {"production.rb": "persistent_timeout 75\n", "puma.rb": "persistent_timeout 9\n"}}
+    found = _detect(
+        command=["bundle", "exec", "puma"],
+        env={"RAILS_ENV": "production"},
+        files=files,
+        mounts=[
+            {
+                "configmap": "p",
+                "path": "/rails/config/puma/production.rb",
+                "subPath": "production.rb",
+            },
+            {"configmap": "p", "path": "/rails/config/puma.rb", "subPath": "puma.rb"},
+        ],
+        working_dir="/rails",
+    )
+    assert found.idle_timeout_s == 75.0
+    found = _detect(
+        command=["bundle", "exec", "puma"],
+        files=files,
+        mounts=[{"configmap": "p", "path": "/rails/config/puma.rb", "subPath": "puma.rb"}],
+        working_dir="/rails",
+    )
+    assert found.idle_timeout_s == 9.0
 
 
 HCM_TYPE = (
