@@ -111,6 +111,32 @@ def explain_not_applied(
     return list(dict.fromkeys(reasons))
 
 
+def upgrade_fixes(
+    snapshot: Snapshot,
+    lb: LoadBalancer,
+    obj: KubeObject,
+    key: str,
+    seconds: int,
+    evaluation: Evaluation | None = None,
+) -> list[Fix]:
+    """For an ask of ``seconds`` under the right key that the installed controller is too old
+    to read: the upgrade, and what the new value needs besides. The key itself needs no
+    change, so no fix rewrites it."""
+    evaluation = evaluation or evaluate(snapshot)
+    for too_new_obj, too_new_key, since in evaluation.too_new:
+        if too_new_obj is obj and too_new_key == key and evaluation.version is not None:
+            upgrade = fix(
+                f"Upgrade the AWS Load Balancer Controller to {format_version(since)} or later",
+                "shell",
+                "controller_upgrade.sh.j2",
+                installed=format_version(evaluation.version),
+                needed=format_version(since),
+                key=key,
+            )
+            return [upgrade, *conntrack_fixes(snapshot, lb, seconds)]
+    return []
+
+
 def _instance_ids(snapshot: Snapshot, lb: LoadBalancer) -> list[str]:
     ids = sorted(
         {t.id for tg in lb.target_groups if tg.target_type == "instance" for t in tg.targets}
@@ -206,14 +232,20 @@ def idle_fixes(
                 **base,
             )
         )
-        if value_s > NLB_CONNTRACK_THRESHOLD_S:
-            fixes.append(
-                fix(
-                    "Raise the targets' connection tracking timeout to match",
-                    "shell",
-                    "annotation_nlb_conntrack.sh.j2",
-                    seconds=value_s,
-                    instance_ids=_instance_ids(snapshot, lb),
-                )
-            )
-    return fixes
+    return fixes + conntrack_fixes(snapshot, lb, seconds) if fixes else fixes
+
+
+def conntrack_fixes(snapshot: Snapshot, lb: LoadBalancer, seconds: int) -> list[Fix]:
+    """An NLB idle timeout above 350 s also needs the targets to track idle flows as long."""
+    value_s = max(60, min(seconds, 6000))
+    if lb.type != "network" or value_s <= NLB_CONNTRACK_THRESHOLD_S:
+        return []
+    return [
+        fix(
+            "Raise the targets' connection tracking timeout to match",
+            "shell",
+            "annotation_nlb_conntrack.sh.j2",
+            seconds=value_s,
+            instance_ids=_instance_ids(snapshot, lb),
+        )
+    ]

@@ -14,13 +14,13 @@ import logging
 from checks import kube
 from checks.annotations import roles
 from checks.annotations.judge import Evaluation, evaluate
-from checks.annotations.reasons import explain_not_applied, idle_fixes
+from checks.annotations.reasons import explain_not_applied, idle_fixes, upgrade_fixes
 from checks.annotations_idle import (
     DEFAULT_IDLE_TIMEOUT_S,
     asked_idle_timeouts,
     served_objects,
 )
-from checks.models import Finding, Severity, Status
+from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 
@@ -51,7 +51,10 @@ def _finding(
     seconds: int,
     effective: int | None,
     reasons: list[str],
+    fixes: list[Fix] | None = None,
 ) -> Finding:
+    """``fixes``: what makes the ask apply; by default, moving it where the controller reads
+    it."""
     ref = kube.ref(obj)
     if effective is None:
         summary = (
@@ -74,7 +77,7 @@ def _finding(
         summary,
         ref,
         tuple(evidence),
-        tuple(idle_fixes(snapshot, lb, obj, seconds, key)),
+        tuple(idle_fixes(snapshot, lb, obj, seconds, key) if fixes is None else fixes),
     )
 
 
@@ -116,7 +119,10 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer, evaluation: Evaluation) -> l
         # Offline, only reasons that certainly stop the ask count (not an unknown release).
         certain = [r for r in reasons if "could not be read" not in r]
         if certain:
-            findings.append(_finding(snapshot, lb, obj, key, seconds, None, certain))
+            # The ask is already where the controller reads it: only an upgrade can help; a
+            # group's disagreement has its own finding and fix.
+            upgrade = upgrade_fixes(snapshot, lb, obj, key, seconds, evaluation)
+            findings.append(_finding(snapshot, lb, obj, key, seconds, None, certain, upgrade))
     return findings
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 
 from checks import kube
-from checks.annotations.judge import evaluate
-from checks.annotations.kb import format_version
-from checks.annotations.reasons import explain_not_applied
+from checks.annotations.reasons import explain_not_applied, upgrade_fixes
 from checks.annotations.roles import OFFLINE_AREA
 from checks.annotations_idle import (
     ALB_IDLE_KEY,
@@ -25,29 +23,23 @@ from checks.fixes import fix
 from checks.kube import ref
 from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
-from checks.snapshot import KubeObject, Snapshot
+from checks.rules.idle_timeout_reached import keepalive_ceiling
+from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 
 logger = logging.getLogger(__name__)
 CODE = "IDLE_TIMEOUT_NOT_APPLIED"
 
 
-def _fixes(snapshot: Snapshot, obj: KubeObject, key: str) -> tuple[Fix, ...]:
-    """The key is already the right one: the fix is what keeps it from applying. An
-    IngressGroup conflict has its own finding; here, a controller too old to read the key."""
-    evaluation = evaluate(snapshot)
-    for too_new_obj, too_new_key, since in evaluation.too_new:
-        if too_new_obj is obj and too_new_key == key and evaluation.version is not None:
-            return (
-                fix(
-                    f"Upgrade the AWS Load Balancer Controller to {format_version(since)} or later",
-                    "shell",
-                    "controller_upgrade.sh.j2",
-                    installed=format_version(evaluation.version),
-                    needed=format_version(since),
-                    key=key,
-                ),
-            )
-    return ()
+def _keepalive_caveat(snapshot: Snapshot, lb: LoadBalancer, seconds: int) -> list[str]:
+    """Evidence that applying ``seconds`` would put the servers' keep-alive under it."""
+    ceiling, source = keepalive_ceiling(snapshot, lb)
+    if ceiling is None or seconds <= ceiling:
+        return []
+    return [
+        f"once {seconds} s applies, {source} closes idle connections sooner: raise its "
+        f"keep-alive too (see APP_KEEPALIVE_BELOW_IDLE_TIMEOUT) or ask for at most {ceiling} s, "
+        "or the 504s turn into 502s"
+    ]
 
 
 def _params_fix(params: KubeObject, seconds: int) -> tuple[Fix, ...]:
@@ -150,6 +142,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                             "IngressClassParams override the annotations of every Ingress of "
                             "the class: change the value there, or move the Ingress to a class "
                             "without it.",
+                            *_keepalive_caveat(snapshot, lb, ask.seconds),
                         ),
                         _params_fix(params, ask.seconds),
                     )
@@ -189,8 +182,9 @@ def judge(snapshot: Snapshot) -> list[Finding]:
                                     f"{kube.namespace(ask.obj)} {kube.name(ask.obj)}`)."
                                 ]
                             ),
+                            *_keepalive_caveat(snapshot, lb, ask.seconds),
                         ),
-                        _fixes(snapshot, ask.obj, ask.key),
+                        tuple(upgrade_fixes(snapshot, lb, ask.obj, ask.key, ask.seconds)),
                     )
                 )
             elif ask.seconds is not None:

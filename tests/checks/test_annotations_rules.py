@@ -377,3 +377,41 @@ def test_quoted_string_value_warns() -> None:
     (finding,) = problems(annotation_malformed.judge(snap))
     assert finding.status is Status.WARN
     assert "alb.ingress.kubernetes.io/healthcheck-path: /ready" in finding.fixes[0].text
+
+
+def _gunicorn_pod(keepalive: int) -> KubeObject:
+    return {
+        "kind": "Pod",
+        "metadata": {"namespace": "shop", "name": "web-1", "labels": {"app": "web"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "ex/web:1",
+                    "command": ["gunicorn", "-k", "gthread", "--keep-alive", str(keepalive)],
+                }
+            ]
+        },
+    }
+
+
+def test_unapplied_ask_above_the_servers_keepalive_says_it_would_turn_504s_into_502s() -> None:
+    snapshot = alb_snapshot("idle_timeout.timeout_seconds=300")
+    snapshot.load_balancers = [
+        lb(
+            "application",
+            "ingress/shop/web",
+            attributes={"idle_timeout.timeout_seconds": "60"},
+            listeners=(Listener(port=80, protocol="HTTP"),),
+        )
+    ]
+    snapshot.pods = [_gunicorn_pod(75)]
+    [finding] = problems(idle_timeout_not_applied.judge(snapshot))
+    assert finding.evidence[-1].startswith(
+        "once 300 s applies, gunicorn in shop/web-1 (--keep-alive 75) closes idle connections "
+        "sooner"
+    )
+    assert "ask for at most 70 s" in finding.evidence[-1]
+    snapshot.pods = [_gunicorn_pod(320)]
+    [finding] = problems(idle_timeout_not_applied.judge(snapshot))
+    assert not any("once 300 s applies" in line for line in finding.evidence)

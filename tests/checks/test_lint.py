@@ -438,3 +438,27 @@ def test_fields_of_the_wrong_type_never_crash_the_lint(data: st.DataObject) -> N
         holder[path[-1]] = data.draw(_ANY_VALUE)
     result = lint([("fuzz.yaml", 1, obj) for obj in world])
     assert [n.message for n in result.notes if "bug in eks504" in n.message] == []
+
+
+def _scenario(prefix: str) -> Path:
+    return next(p for p in SCENARIOS if p.stem.startswith(prefix + "-"))
+
+
+def test_group_members_asks_get_the_group_fix_not_one_that_repeats_their_own_value() -> None:
+    findings = lint_documents(scenario_docs(_scenario("c07")))
+    not_applied = [f.finding for f in findings if f.finding.code == "IDLE_TIMEOUT_NOT_APPLIED"]
+    assert len(not_applied) == 3
+    assert all(f.fixes == () for f in not_applied)
+    [conflict] = [f.finding for f in findings if f.finding.code == "INGRESS_GROUP_CONFLICT"]
+    assert len(conflict.fixes) == 1
+
+
+def test_ask_the_controller_is_too_old_for_gets_the_upgrade_with_its_crds() -> None:
+    [finding] = [f.finding for f in lint_documents(scenario_docs(_scenario("c11")))]
+    upgrade, conntrack = finding.fixes
+    assert upgrade.title == "Upgrade the AWS Load Balancer Controller to v2.9.0 or later"
+    crds = upgrade.text.index("kubectl apply -k")
+    assert "aws-load-balancer-controller/crds" in upgrade.text
+    assert crds < upgrade.text.index("helm upgrade aws-load-balancer-controller")
+    # 4000 s is above the 350 s the targets' connection tracking may keep idle flows.
+    assert "TcpEstablishedTimeout=4000" in conntrack.text
