@@ -20,6 +20,7 @@ import hmac
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -118,6 +119,8 @@ class _State:
     usergroups: dict[str, list[str]] = field(default_factory=dict)
     # channel -> (error, methods it applies to)
     channel_errors: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Close the connection of every file upload without an answer, as a network that drops it.
+    drop_uploads: bool = False
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -175,6 +178,11 @@ class SlackFake:
         """Make ``methods`` answer ``{"ok": false, "error": error}`` for ``channel``."""
         with self._changed:
             self._state.channel_errors[channel] = (error, methods)
+
+    def drop_uploads(self) -> None:
+        """Drop every file upload's connection before answering it."""
+        with self._changed:
+            self._state.drop_uploads = True
 
     def set_usergroup(self, group_id: str, users: list[str]) -> None:
         """Make ``usergroups.users.list`` answer ``users`` for ``group_id``."""
@@ -415,6 +423,10 @@ class SlackFake:
                         fake._changed.notify_all()
                     self._reply(200, "ok", "text/plain")
                 elif path.startswith("/upload/"):
+                    if fake._state.drop_uploads:
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     with fake._changed:
                         fake._state.uploads[path.removeprefix("/upload/")] = raw
                         fake._changed.notify_all()

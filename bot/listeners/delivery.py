@@ -25,6 +25,8 @@ from checks.models import Target
 
 logger = logging.getLogger(__name__)
 
+# Failures on the way to Slack rather than answers from it (a dropped connection, a timeout).
+TRANSPORT_ERRORS = (SlackRequestError, OSError)
 # chat.postMessage errors that mean "the bot cannot post here", not "something broke".
 NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
@@ -134,7 +136,7 @@ def _upload(client: WebClient, channel: str, thread_ts: str, upload: FileUpload)
             err.response.get("error"),
         )
         return
-    except SlackRequestError as err:
+    except TRANSPORT_ERRORS as err:
         logger.warning("file upload %s in %s failed: %s", upload.filename, channel, err)
         return
     logger.info(
@@ -192,8 +194,8 @@ def deliver(
     for reply in messages.replies:
         try:
             post_message(dest.client, dest.channel, thread_ts, reply)
-        except SlackApiError:
-            # One reply Slack refuses must not hide the others.
+        except (SlackApiError, *TRANSPORT_ERRORS):
+            # One reply Slack refuses, or one the network loses, must not hide the others.
             logger.exception("could not post a reply for %s", messages.target.ask)
     uploads = list(messages.files)
     if dest.charts:
@@ -250,17 +252,23 @@ def check_and_deliver(
     started = time.monotonic()
     try:
         outcome = checker.check(target, fresh=fresh, progress=progress)
-        logger.info(
-            "check of %s: %s (cache hit %s) in %.2f s",
-            target.ask,
-            outcome.report.verdict(),
-            outcome.cache_hit,
-            time.monotonic() - started,
-        )
-        deliver(dest, outcome, progress)
     except Eks504Error as err:
         logger.info("check of %s could not run: %s", target.ask, err)
         _fail(dest, render_error(err, target.ask), progress)
+        return
     except Exception as err:
         logger.exception("check of %s failed unexpectedly", target.ask)
         _fail(dest, render_error(err, target.ask), progress)
+        return
+    logger.info(
+        "check of %s: %s (cache hit %s) in %.2f s",
+        target.ask,
+        outcome.report.verdict(),
+        outcome.cache_hit,
+        time.monotonic() - started,
+    )
+    try:
+        deliver(dest, outcome, progress)
+    except Exception:
+        # The check itself stands: whatever reached Slack stays as it is.
+        logger.exception("delivering the result of %s to Slack failed", target.ask)

@@ -228,6 +228,25 @@ def test_metric_finding_gets_a_png_chart_uploaded_in_two_steps_into_the_thread(
     assert complete.params["channel_id"] == "C1"
 
 
+def test_an_upload_the_network_drops_leaves_the_verdict_and_replies_as_posted(
+    fake: SlackFake, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.drop_uploads()
+    report = replace(build_report(Target("shop", "web")), charts=[CHART])
+    url = start(StepChecker(report, step_s=0.0), options())
+
+    with caplog.at_level(logging.WARNING, logger="bot.listeners.delivery"):
+        slash(url, fake, "check shop/web")
+        fake.wait_for_calls("files.getUploadURLExternal", 1, timeout=20)
+        settle(fake)
+
+    parent = fake.message(fake.posts[0].ts)
+    assert parent.text.startswith(":red_circle: shop/web")
+    assert any("IDLE_TIMEOUT_REACHED" in post.all_text() for post in fake.posts[1:])
+    assert fake.files == []
+    assert any("file upload k8s-shop-web-0a1b2c-latency.png" in r.message for r in caplog.records)
+
+
 def test_charts_off_uploads_nothing(fake: SlackFake, start: Start) -> None:
     report = replace(build_report(Target("shop", "web")), charts=[CHART])
     url = start(StepChecker(report, step_s=0.0), options(charts=False))
