@@ -64,6 +64,11 @@ class _Block:
     cidr: str
     line: str
     lb_name: str
+    zone: str = ""  # the zone of the load balancer's (or node's) side of the blocked hop
+    # Prefix lists a rule on the port already admits through: adding ``cidr_for_lists`` to
+    # one of them is the other way to let the traffic in.
+    prefix_lists: tuple[str, ...] = ()
+    cidr_for_lists: str = ""
 
 
 @dataclass
@@ -146,8 +151,11 @@ def _judge_flow(snapshot: Snapshot, flow: Flow, result: _Result) -> None:
                 f"{purposes} to {target.label} on {proto} {flow.port}{_listed(snapshot, out)}"
             )
             result.blocks.append(
-                _Block(lb_groups[0], True, proto, flow.port, target.group_ids[0], "", line, lb.name)
-            )
+                _Block(
+                    lb_groups[0], True, proto, flow.port, target.group_ids[0], "", line,
+                    lb.name, flow.lb_subnet.az,
+                )
+            )  # fmt: skip
 
     peers = netpath.population(source.cidr) if source.clients else source.cidr
     into = netpath.sg_coverage(
@@ -166,10 +174,12 @@ def _judge_flow(snapshot: Snapshot, flow: Flow, result: _Result) -> None:
             f"{purposes} on {proto} {flow.port} from {sender}{partly}{_listed(snapshot, into)}"
         )
         peer_group = lb.security_group_ids[0] if lb.security_group_ids else ""
+        listed = into.consulted if not source.clients else ()
         result.blocks.append(
             _Block(
                 target_groups[0], False, proto, flow.port, peer_group,
                 "" if peer_group else source.cidr, line, lb.name,
+                flow.lb_subnet.az, listed, source.cidr,
             )
         )  # fmt: skip
     result.evaluated.append(
@@ -204,7 +214,17 @@ def _judge_client_flow(snapshot: Snapshot, flow: ClientFlow, result: _Result) ->
             f"clients {flow.client_cidr} on {proto} {flow.port}{_listed(snapshot, into)}"
         )
         result.blocks.append(
-            _Block(groups[0], False, proto, flow.port, "", flow.client_cidr, line, lb.name)
+            _Block(
+                groups[0],
+                False,
+                proto,
+                flow.port,
+                "",
+                flow.client_cidr,
+                line,
+                lb.name,
+                flow.lb_subnet.az,
+            )
         )
         return
     note = "" if into.full else f" (admits part of it: {'; '.join(into.via) or 'by group'})"
@@ -238,7 +258,17 @@ def _judge_proxy_flow(snapshot: Snapshot, flow: ProxyFlow, result: _Result) -> N
             f"forwarded to {pod.label} on {proto} {flow.port}{_listed(snapshot, out)}"
         )
         result.blocks.append(
-            _Block(node_groups[0], True, proto, flow.port, pod.group_ids[0], "", line, lb.name)
+            _Block(
+                node_groups[0],
+                True,
+                proto,
+                flow.port,
+                pod.group_ids[0],
+                "",
+                line,
+                lb.name,
+                node.zone,
+            )
         )
 
     # The node sends from its own address; nodes come and go within their subnet.
@@ -255,7 +285,17 @@ def _judge_proxy_flow(snapshot: Snapshot, flow: ProxyFlow, result: _Result) -> N
             f"forwarded on {proto} {flow.port} from {sender}{partly}{_listed(snapshot, into)}"
         )
         result.blocks.append(
-            _Block(pod_groups[0], False, proto, flow.port, node.group_ids[0], "", line, lb.name)
+            _Block(
+                pod_groups[0],
+                False,
+                proto,
+                flow.port,
+                node.group_ids[0],
+                "",
+                line,
+                lb.name,
+                node.zone,
+            )
         )
     result.evaluated.append(
         f"{PROXY_HOP}: {node.label} [{_ids(node_groups)}] -> {pod.label} [{_ids(pod_groups)}] "
@@ -297,7 +337,33 @@ def _fixes(snapshot: Snapshot, blocks: Sequence[_Block]) -> tuple[Fix, ...]:
             rules=rules, region=snapshot.region),
         fix(f"Add the missing {way} rule to {group.id} (Terraform)", "hcl", "sg_rule.tf.j2",
             rules=rules),
+        *_prefix_list_fixes(snapshot, blocks),
     )  # fmt: skip
+
+
+def _prefix_list_fixes(snapshot: Snapshot, blocks: Sequence[_Block]) -> tuple[Fix, ...]:
+    """Where a rule already admits the load balancer through a prefix list that lacks some of
+    its subnets: the entries to add, which also fixes every other group using the list."""
+    additions: dict[str, list[str]] = {}
+    for block in blocks:
+        for prefix_list in block.prefix_lists[:1]:
+            cidrs = additions.setdefault(prefix_list, [])
+            if block.cidr_for_lists and block.cidr_for_lists not in cidrs:
+                cidrs.append(block.cidr_for_lists)
+    return tuple(
+        fix(
+            f"Or add {', '.join(cidrs)} to prefix list {prefix_list} (every rule that uses the "
+            "list gains it)",
+            "shell",
+            "prefix_list_add.sh.j2",
+            prefix_list=prefix_list,
+            cidrs=cidrs,
+            region=snapshot.region,
+            description="eks504: load balancer subnet",
+        )
+        for prefix_list, cidrs in additions.items()
+        if cidrs
+    )
 
 
 def _rule(
@@ -325,12 +391,20 @@ def _rule(
     }
 
 
-def _summary(blocks: Sequence[_Block]) -> str:
+def _summary(blocks: Sequence[_Block], zones_on_path: Sequence[str]) -> str:
     group, egress = blocks[0].group, blocks[0].egress
     lbs = ", ".join(dict.fromkeys(b.lb_name for b in blocks))
     ports = ", ".join(dict.fromkeys(f"{b.protocol} {b.port}" for b in blocks))
-    way = "lets out" if egress else "lets in"
-    return f"Security group {group.id} ({group.name}) never {way} traffic of {lbs} on {ports}."
+    way = "let out" if egress else "let in"
+    zones = sorted({b.zone for b in blocks if b.zone})
+    # Name the zones only where others pass: then the block is a part, not the whole path.
+    label = "zone" if len(zones) == 1 else "zones"
+    partial = zones and set(zones_on_path) - set(zones)
+    where = f" from {label} {', '.join(zones)}" if partial else ""
+    return (
+        f"Security group {group.id} ({group.name}) does not {way} traffic of {lbs} on "
+        f"{ports}{where}."
+    )
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
@@ -353,6 +427,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         _judge_proxy_flow(snapshot, proxy_flow, result)
     logger.debug("security groups: %d blocks, %d gaps", len(result.blocks), len(result.missing))
 
+    zones_on_path = sorted({f.lb_subnet.az for f in plan.flows if f.lb_subnet.az})
     grouped: dict[tuple[str, bool], list[_Block]] = {}
     for block in result.blocks:
         grouped.setdefault((block.group.id, block.egress), []).append(block)
@@ -361,7 +436,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
             CODE,
             Status.FAIL,
             SEVERITY,
-            _summary(blocks),
+            _summary(blocks, zones_on_path),
             blocks[0].group.id,
             netpath.shorten(b.line for b in blocks),
             _fixes(snapshot, blocks),
@@ -403,6 +478,6 @@ CHECK = Check(
         "health checks: they time out, targets turn unhealthy and clients get 504s."
     ),
     judge=judge,
-    templates=("sg_authorize.sh.j2", "sg_rule.tf.j2"),
+    templates=("sg_authorize.sh.j2", "sg_rule.tf.j2", "prefix_list_add.sh.j2"),
     step="network",
 )

@@ -370,7 +370,7 @@ def test_alb_with_untrusted_custom_group_fails_on_node_group_only() -> None:
     [fail] = of(findings, "SG_BLOCKS_TRAFFIC", Status.FAIL)
     assert fail.resource == "sg-nodes"
     assert fail.summary == (
-        "Security group sg-nodes (nodes) never lets in traffic of "
+        "Security group sg-nodes (nodes) does not let in traffic of "
         "k8s-payments-checkout-2d3e4f5a6b on tcp 31443."
     )
     assert (

@@ -123,7 +123,8 @@ def test_lb_group_without_egress_to_the_target_fails_with_an_egress_fix() -> Non
     assert fail.status is Status.FAIL
     assert fail.resource == "sg-alb"
     assert (
-        fail.summary == "Security group sg-alb (alb) never lets out traffic of k8s-web on tcp 8000."
+        fail.summary
+        == "Security group sg-alb (alb) does not let out traffic of k8s-web on tcp 8000."
     )
     assert fail.evidence == (
         "load balancer -> target, zone us-east-1a: no egress rule of sg-alb (load balancer "
@@ -280,7 +281,8 @@ def test_classic_lb_health_check_node_port_of_a_local_service_must_be_admitted()
 
     assert fail.status is Status.FAIL
     assert (
-        fail.summary == "Security group sg-nodes (nodes) never lets in traffic of clb on tcp 32456."
+        fail.summary
+        == "Security group sg-nodes (nodes) does not let in traffic of clb on tcp 32456."
     )
 
 
@@ -348,6 +350,30 @@ def test_prefix_list_without_the_lb_subnet_fails_and_shows_what_it_holds() -> No
         "subnet 10.0.1.0/24 or group sg-alb (prefix list pl-0lb holds 10.0.2.0/24, 10.0.3.0/24)",
     )
     assert '"UserIdGroupPairs":[{"GroupId":"sg-alb"' in fail.fixes[0].text
+    assert fail.fixes[2].title == (
+        "Or add 10.0.1.0/24 to prefix list pl-0lb (every rule that uses the list gains it)"
+    )
+    assert "--prefix-list-id pl-0lb" in fail.fixes[2].text
+    assert "--add-entries 'Cidr=10.0.1.0/24," in fail.fixes[2].text
+
+
+def test_a_block_in_one_of_the_load_balancers_zones_names_that_zone() -> None:
+    world = alb_world(LISTED_NODES)
+    lb = world.load_balancers[0]
+    world.load_balancers = [replace(lb, subnet_ids=(PUBLIC_A.id, PUBLIC_B.id))]
+    world.subnets = {**world.subnets, PUBLIC_B.id: PUBLIC_B}
+    world.prefix_lists = {"pl-0lb": (PUBLIC_A.cidr,)}
+
+    fail = only(security_groups.judge(world))
+
+    assert fail.summary == (
+        "Security group sg-nodes (nodes) does not let in traffic of k8s-web on tcp 8000 from "
+        f"zone {PUBLIC_B.az}."
+    )
+    assert [line.split(":")[0] for line in fail.evidence] == [
+        f"load balancer -> target, zone {PUBLIC_B.az}"
+    ]
+    assert f"--add-entries 'Cidr={PUBLIC_B.cidr}," in fail.fixes[2].text
 
 
 def test_unreadable_prefix_list_is_unknown_with_the_permission_needed() -> None:
@@ -466,7 +492,7 @@ def test_node_group_without_a_rule_for_the_pod_port_blocks_the_kube_proxy_hop() 
     assert fail.status is Status.FAIL
     assert fail.resource == "sg-nodes"
     assert fail.summary == (
-        "Security group sg-nodes (nodes) never lets in traffic of k8s-web on tcp 8080."
+        "Security group sg-nodes (nodes) does not let in traffic of k8s-web on tcp 8080."
     )
     assert fail.evidence == (
         "node -> pod (kube-proxy), zone us-east-1a -> us-east-1b: no ingress rule of sg-nodes "
@@ -506,7 +532,7 @@ def test_node_group_that_lets_nothing_out_to_the_pod_port_fails_on_egress() -> N
 
     assert (fail.resource, fail.status) == ("sg-nodes", Status.FAIL)
     assert fail.summary == (
-        "Security group sg-nodes (nodes) never lets out traffic of k8s-web on tcp 8080."
+        "Security group sg-nodes (nodes) does not let out traffic of k8s-web on tcp 8080."
     )
     assert fail.evidence[0] == (
         "node -> pod (kube-proxy), zone us-east-1a -> us-east-1b: no egress rule of sg-nodes on "
