@@ -26,7 +26,8 @@ from checks.servers import gunicorn as gunicorn_server
 from checks.servers import puma as puma_server
 from checks.servers import uvicorn as uvicorn_server
 from checks.servers.base import seconds_text
-from checks.snapshot import InClusterProxy, KubeObject, LoadBalancer, Snapshot
+from checks.snapshot import Gap, InClusterProxy, KubeObject, LoadBalancer, Snapshot
+from checks.topology import find_gap
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +263,12 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         else:
             poolers.append(lb_pooler(lb))
     poolers.extend(ingress_nginx_poolers(snapshot))
+    if not poolers and not findings and snapshot.load_balancers:
+        return [_nothing_pools(snapshot.load_balancers)]
     groups = _groups(snapshot) if poolers else []
+    pods_gap = find_gap(snapshot, "kubernetes:pods")
+    if poolers and not groups and pods_gap is not None:
+        return [*findings, *(_no_pods(snapshot, pooler, pods_gap) for pooler in poolers)]
     for pooler in poolers:
         unknown: list[_Group] = []
         for group in groups:
@@ -274,6 +280,36 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         if unknown:
             findings.append(_unknown(pooler, unknown))
     return findings
+
+
+def _nothing_pools(lbs: list[LoadBalancer]) -> Finding:
+    labels = ", ".join(lb_label(lb) for lb in lbs)
+    return Finding(
+        CODE,
+        Status.PASS,
+        Severity.HIGH,
+        f"The {labels} does not reuse idle connections to its targets: no keep-alive of the "
+        "servers behind it can race it.",
+        ", ".join(lb.name for lb in lbs),
+        tuple(
+            f"{lb_label(lb)}: listeners {', '.join(sorted({x.protocol for x in lb.listeners}))}"
+            for lb in lbs
+            if lb.listeners
+        ),
+    )
+
+
+def _no_pods(snapshot: Snapshot, pooler: Pooler, gap: Gap) -> Finding:
+    """Pods that could not be read hide the servers: unknown, never a silent pass."""
+    evidence = [f"pods not read: {gap.reason}"] + ([f"needs {gap.needs}"] if gap.needs else [])
+    return Finding(
+        CODE,
+        Status.UNKNOWN,
+        Severity.HIGH,
+        f"Could not read the servers behind {pooler.label}, so their keep-alive is unknown.",
+        f"service/{snapshot.namespace}/{snapshot.service_name}",
+        tuple(evidence),
+    )
 
 
 def _judge_proxy_front(lb: LoadBalancer, proxy: InClusterProxy) -> Finding:

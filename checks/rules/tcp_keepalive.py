@@ -22,6 +22,7 @@ from checks.registry import Check
 from checks.rules.app_keepalive import Owner, owner_of
 from checks.snapshot import KubeObject, LoadBalancer, Snapshot
 from checks.thresholds import MAX_IDLE_TIMEOUT_S
+from checks.topology import find_gap
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,24 @@ def _judge_nlb(snapshot: Snapshot, lb: LoadBalancer, readings: list[Reading]) ->
                 summary=f"The {_label(lb)} shows no TCP resets",
                 resource=lb.serves or lb.name,
                 evidence=(f"{reset_text}.", f"TCP keepalive read: {values}; {idle_text}."),
+            )
+        ]
+
+    if not readings:
+        gap = find_gap(snapshot, "kubernetes:pods")
+        why = f"pods not read: {gap.reason}" if gap else "no pod of the Service was found"
+        return [
+            Finding(
+                code=CODE,
+                status=Status.UNKNOWN,
+                severity=Severity.MEDIUM,
+                summary=f"Could not read the TCP keepalive of the pods behind the {_label(lb)}",
+                resource=lb.serves or lb.name,
+                evidence=(
+                    why,
+                    *([f"needs {gap.needs}"] if gap and gap.needs else []),
+                    f"{reset_text}; {idle_text}.",
+                ),
             )
         ]
 

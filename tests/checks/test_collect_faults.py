@@ -146,3 +146,22 @@ def test_kubernetes_403_on_security_group_policies_makes_the_groups_unknown() ->
 
     assert status is Status.UNKNOWN
     assert "RBAC verb `list` on `securitygrouppolicies` in namespace payments" in evidence
+
+
+@pytest.mark.parametrize(
+    ("scenario", "namespace", "service", "code"),
+    [
+        ("s2-clb-nginx-keepalive-30s.yaml", "web", "frontend", "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"),
+        ("s5-nlb-idle-pool-resets.yaml", "db", "pgbouncer", "TCP_KEEPALIVE_ABOVE_NLB_IDLE_TIMEOUT"),
+    ],
+)
+def test_pods_that_cannot_be_listed_leave_the_keepalive_checks_unknown_not_silent(
+    scenario: str, namespace: str, service: str, code: str
+) -> None:
+    with World(load(BUNDLED_DIR / scenario)) as running:
+        assert running.kube is not None and running.connection is not None
+        running.kube.forbid("list", "pods", namespace)
+        report = build_report(collect(namespace, service, running.connection))
+    status, evidence = _finding(report, code)
+    assert status is Status.UNKNOWN
+    assert f"RBAC verb `list` on `pods` in namespace {namespace}" in evidence
