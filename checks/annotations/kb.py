@@ -7,14 +7,14 @@ release. Code here only loads and looks up; judging lives in :mod:`checks.annota
 
 from __future__ import annotations
 
-import difflib
 import logging
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from rapidfuzz import fuzz, process
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +104,18 @@ class AttributeTable:
         return None
 
     def nearest(self, attribute: str) -> str | None:
-        found = difflib.get_close_matches(attribute, list(self.attributes), n=1, cutoff=0.6)
-        return found[0] if found else None
+        return closest(attribute, tuple(self.attributes))
+
+
+# How alike two spellings must be (0-100, normalized InDel similarity) to suggest one.
+SIMILARITY_CUTOFF = 60
+
+
+@lru_cache(maxsize=4096)
+def closest(word: str, choices: tuple[str, ...]) -> str | None:
+    """The choice spelled most like ``word``, or None when none is alike enough."""
+    found = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=SIMILARITY_CUTOFF)
+    return str(found[0]) if found else None
 
 
 @dataclass(frozen=True)
@@ -137,15 +147,14 @@ class KnowledgeBase:
 
     def nearest(self, key: str) -> str | None:
         """The known key closest to ``key`` by spelling, or None when none is close."""
-        names = [s.key.rstrip(".") for s in self.specs]
-        found = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        names = tuple(s.key.rstrip(".") for s in self.specs)
+        found = closest(key, names)
         if found:
-            return found[0]
+            return found
         # Compare the part after the prefix too: a wrong prefix hides a right name.
-        tail = key.split("/", 1)[-1]
         tails = {n.split("/", 1)[-1]: n for n in names}
-        found = difflib.get_close_matches(tail, list(tails), n=1, cutoff=0.6)
-        return tails[found[0]] if found else None
+        found = closest(key.split("/", 1)[-1], tuple(tails))
+        return tails[found] if found else None
 
     def table(self, name: str | None) -> AttributeTable | None:
         return self.tables.get(name) if name else None
