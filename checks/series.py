@@ -25,6 +25,12 @@ def by_minute(series: MetricSeries | None) -> dict[float, float]:
     return {float(i - count): v for i, v in enumerate(series.values) if v is not None}
 
 
+def window_minutes(snapshot: Snapshot, per_minute: dict[float, float]) -> int:
+    """The minutes a count is "in N of the last M minutes" of: the asked window, or the
+    datapoints read when they reach further back."""
+    return max(snapshot.window_s // 60, len(per_minute))
+
+
 def sum_by_minute(*series: MetricSeries | None) -> dict[float, float]:
     """Per-minute maximum of several counts of the same responses (e.g. ELB 504 and ELB
     5XX, where the second includes the first)."""

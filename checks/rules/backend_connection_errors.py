@@ -90,7 +90,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
             continue
         per_minute = series.by_minute(errors)
         # CloudWatch leaves out minutes without data: count minutes over the whole window.
-        window = max(snapshot.window_s // 60, len(per_minute))
+        window = series.window_minutes(snapshot, per_minute)
         bad = {m: v for m, v in per_minute.items() if v > 0}
         total = int(sum(bad.values()))
         if not bad:

@@ -194,7 +194,7 @@ def judge(snapshot: Snapshot) -> list[Finding]:
         cut = sorted(m for m in at_limit if elb_errors.get(m, 0) > 0)
         peak = max(latency_by_minute.values(), default=0.0)
         errors_in_cut = int(sum(elb_errors[m] for m in cut))
-        minutes = max(snapshot.window_s // 60, len(latency_by_minute))
+        minutes = series.window_minutes(snapshot, latency_by_minute)
         if cut:
             error_label = "ELB 504" if lb.type == "application" else "ELB 5XX"
             pending = _pending_asks(snapshot, lb, idle)

@@ -166,7 +166,7 @@ def _judge_group(
             (_value_text(value),),
         )
     peak = max(by_minute.values(), default=0.0)
-    minutes = len(by_minute)
+    minutes = series.window_minutes(snapshot, by_minute)
     if timeout >= idle:
         return Finding(
             CODE,

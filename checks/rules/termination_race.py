@@ -227,11 +227,13 @@ def _symptoms(snapshot: Snapshot, lbs: list[LoadBalancer]) -> list[str]:
     for lb in lbs:
         for metric in SYMPTOM_METRICS.get(lb.type, ()):
             values = series.total_across_target_groups(snapshot, lb, metric)
-            minutes = {m: v for m, v in series.by_minute(values).items() if v > 0}
+            per_minute = series.by_minute(values)
+            minutes = {m: v for m, v in per_minute.items() if v > 0}
             if minutes:
                 lines.append(
                     f"{lb.name} {metric}: {int(sum(minutes.values()))} in {len(minutes)} of the "
-                    f"last {len(series.by_minute(values))} minutes: bursts like these follow "
+                    f"last {series.window_minutes(snapshot, per_minute)} minutes: bursts like "
+                    "these follow "
                     "rollouts when pods exit early"
                 )
     return lines

@@ -39,11 +39,11 @@ def test_proxy_read_timeout_below_the_classic_lb_fails_with_target_5xx_evidence(
     assert finding["resource"] == "ingress/reports/export"
     assert finding["summary"] == (
         "ingress-nginx ingress-nginx/ingress-nginx-controller (Ingress reports/export) cut "
-        "requests at its proxy-read-timeout of 60 s in 4 of the last 10 minutes, before the "
+        "requests at its proxy-read-timeout of 60 s in 4 of the last 60 minutes, before the "
         f"Classic LB {LB}'s 300 s idle timeout, with 10 HTTPCode_Backend_5XX in those minutes"
     )
     assert finding["evidence"][:3] == [
-        "Latency reached 60 s, the proxy-read-timeout, in 4 of the last 10 minutes, with 10 "
+        "Latency reached 60 s, the proxy-read-timeout, in 4 of the last 60 minutes, with 10 "
         "HTTPCode_Backend_5XX in those minutes.",
         "Those 504s come from ingress-nginx, so the load balancer counts them as "
         "HTTPCode_Backend_5XX; it sent 0 of its own (HTTPCode_ELB_5XX) in those minutes.",

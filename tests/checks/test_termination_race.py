@@ -122,7 +122,7 @@ def test_rollout_race_fails_with_evidence_and_a_workload_patch() -> None:
     )
     assert any(e.startswith("pod readiness gates: 0 of 2 pod(s)") for e in finding.evidence)
     assert (
-        "k8s-shop-web-6f5e4d3c2b HTTPCode_ELB_502_Count: 78 in 2 of the last 8 minutes: bursts "
+        "k8s-shop-web-6f5e4d3c2b HTTPCode_ELB_502_Count: 78 in 2 of the last 60 minutes: bursts "
         "like these follow rollouts when pods exit early"
     ) in finding.evidence
     assert patch_of(finding, 0) == {
@@ -205,7 +205,7 @@ def test_short_delay_with_502s_fails() -> None:
     finding = only(termination_race.judge(snapshot))
     assert finding.status is Status.FAIL
     assert (
-        "lb2 HTTPCode_ELB_502_Count: 12 in 1 of the last 3 minutes: bursts like these "
+        "lb2 HTTPCode_ELB_502_Count: 12 in 1 of the last 60 minutes: bursts like these "
         "follow rollouts when pods exit early" in finding.evidence
     )
 
