@@ -68,6 +68,11 @@ def test_scenario_lint_codes_exactly() -> None:
     assert found["c16"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
     assert found["c17"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
     assert found["x6"] == {"IDLE_TIMEOUT_NOT_APPLIED"}
+    # An http backend protocol gives the Classic LB HTTP listeners, which pool connections.
+    assert found["x7"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
+    # Config files found from the container's workingDir: Puma's -C, gunicorn's implicit one.
+    assert found["x8"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
+    assert found["x9"] == {"APP_KEEPALIVE_BELOW_IDLE_TIMEOUT"}
     for clean in (
         "h0",
         "s1",
