@@ -324,6 +324,12 @@ def load_config(path: str | Path) -> BotConfig:
             f"Cannot read the configuration file {path}: {exc.strerror}.",
             f"Point {CONFIG_ENV} at a readable YAML file.",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"The configuration file {path} is not UTF-8 text (byte {exc.start} cannot be "
+            "decoded).",
+            f"Save it as UTF-8, or point {CONFIG_ENV} at the YAML configuration file.",
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

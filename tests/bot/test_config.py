@@ -9,7 +9,7 @@ import pytest
 
 from bot.apply_policy import ApplyPolicy
 from bot.cache import MemoryCache
-from bot.cli import build_parser
+from bot.cli import build_parser, main
 from bot.clusters import (
     ClusterRouter,
     UnknownClusterError,
@@ -209,6 +209,33 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
     assert caught.value.message.startswith(f"Cannot read the configuration file {tmp_path}")
+
+
+def test_config_file_that_is_not_utf8_is_named_in_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "eks504.yaml"
+    path.write_bytes(b"clusters: \xff\xfe\n")
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_env({"EKS504_CONFIG": str(path)})
+
+    assert caught.value.message == (
+        f"The configuration file {path} is not UTF-8 text (byte 10 cannot be decoded)."
+    )
+
+
+def test_serve_with_a_config_file_that_is_not_utf8_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "eks504.yaml"
+    path.write_bytes(b"\xff\xfeclusters: {}\n")
+    monkeypatch.setenv("EKS504_CONFIG", str(path))
+
+    assert main(["serve", "--http", "0"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"eks504: The configuration file {path} is not UTF-8 text")
+    assert "unexpected" not in err
+    assert err.count("\n") == 1
 
 
 def test_serve_builds_one_checker_per_configured_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
