@@ -216,8 +216,9 @@ def _serve(args: argparse.Namespace) -> int:
     the options name."""
     from bot.clusters import ClusterRouter, checkers_from_config
     from bot.config import config_from_env
-    from bot.slack_app import serve
+    from bot.slack_app import serve, web_api_url
 
+    web_api_url()  # a mistyped SLACK_API_URL is said before anything starts
     config = config_from_env()
     cache = result_cache(required=True)
     if config is not None and config.clusters:

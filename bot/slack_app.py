@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
@@ -31,7 +32,7 @@ from bot.policy import Policy
 from bot.probe import LiveProbe
 from bot.service import Checker
 from checks.collect.probe import PROBE_IMAGE
-from checks.errors import Eks504Error
+from checks.errors import Eks504Error, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,35 @@ DEFAULT_HTTP_HOST = "0.0.0.0"
 EVENTS_PATH = "/slack/events"
 
 
-def _api_url(api_url: str | None) -> str:
-    url = api_url or os.environ.get("SLACK_API_URL") or WebClient.BASE_URL
+def web_api_url(given: str | None = None, env: Mapping[str, str] = os.environ) -> str:
+    """The Web API base URL: ``given``, else ``SLACK_API_URL``, else Slack's own; with a
+    trailing slash. Raises :class:`InputError` for anything but an http(s) URL with a host,
+    so a mistyped setting stops eks504 at start rather than at its first call to Slack."""
+    url = given or env.get("SLACK_API_URL") or WebClient.BASE_URL
+    problem = _url_problem(url)
+    if problem:
+        name = "The Slack Web API URL" if given else "SLACK_API_URL"
+        raise InputError(
+            f"{name} is {url[:200]!r}: {problem}.",
+            f"Set it to an http(s) URL such as {WebClient.BASE_URL}, or unset it.",
+        )
     # The client appends the method name to the URL as is.
     return url if url.endswith("/") else url + "/"
+
+
+def _url_problem(url: str) -> str:
+    if url != url.strip() or any(c.isspace() for c in url):
+        return "it has spaces, so it is not a URL"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "not an http:// or https:// URL"
+    if not parts.hostname:
+        return "the URL names no host"
+    return ""
 
 
 def create_app(
@@ -62,7 +88,7 @@ def create_app(
     The token is checked once with ``auth.test`` when the app is built, so a wrong token
     or an unreachable API fails here rather than on the first command.
     """
-    base_url = _api_url(api_url)
+    base_url = web_api_url(api_url)
     client = WebClient(token=token, base_url=base_url)
     app = App(
         client=client,

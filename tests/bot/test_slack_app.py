@@ -18,10 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
+from bot.cli import main
 from bot.render_slack import RERUN_ACTION_ID
 from bot.service import CheckOutcome, Progress
 from bot.slack_app import create_app, serve
-from checks.errors import Eks504Error, NotFoundError
+from checks.errors import Eks504Error, InputError, NotFoundError
 from checks.models import Finding, Fix, LoadBalancerSummary, Report, Severity, Status, Target
 from tests.slackfake import (
     BOT_TOKEN,
@@ -586,6 +587,48 @@ def test_api_url_from_environment_gets_its_trailing_slash(
     create_app(FakeChecker(), token=BOT_TOKEN, signing_secret=SECRET)
 
     assert [c.method for c in fake.calls] == ["auth.test"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("not a url", "it has spaces, so it is not a URL"),
+        ("file:///x", "not an http:// or https:// URL"),
+        ("slack.com/api", "not an http:// or https:// URL"),
+        ("https://", "the URL names no host"),
+        ("http://127.0.0.1:port/api/", "not a URL (Port could not be cast"),
+    ],
+)
+def test_api_url_that_is_not_an_http_url_is_refused_in_plain_words(
+    url: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_API_URL", url)
+
+    with pytest.raises(InputError) as caught:
+        create_app(FakeChecker(), token=BOT_TOKEN, signing_secret=SECRET)
+
+    assert caught.value.message.startswith(f"SLACK_API_URL is {url!r}: {problem}")
+
+
+@pytest.mark.parametrize("url", ["not a url", "file:///x"])
+def test_serve_with_a_bad_api_url_exits_2_before_starting_anything(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_API_URL", url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    monkeypatch.delenv("EKS504_CONFIG", raising=False)
+    started = time.monotonic()
+
+    assert main(["serve", "--http", "0", "--scenario", "s1"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"eks504: SLACK_API_URL is {url!r}: ")
+    assert err.count("\n") == 1
+    assert "unexpected" not in err
+    # Refused before the sandbox (seconds to start) was started.
+    assert time.monotonic() - started < 1
 
 
 def test_app_built_for_process_before_response_still_acks_before_the_check(
