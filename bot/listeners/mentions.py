@@ -28,10 +28,14 @@ def register(app: App, checker: Checker, options: Options, prober: Prober) -> No
 
     def answer(event: dict[str, Any], client: WebClient) -> None:
         parsed = parse(event.get("text", ""))
-        channel = event["channel"]
+        channel, ts = event.get("channel"), event.get("ts")
         user = event.get("user")
+        if not channel or not ts:
+            # Slack always names both; without them there is nowhere to answer.
+            logger.warning("mention from %s came without its channel or ts; ignored", user)
+            return
         # A mention inside a thread is answered there; elsewhere it starts a thread.
-        thread_ts = event.get("thread_ts") or event["ts"]
+        thread_ts = event.get("thread_ts") or ts
         dest = options.destination(client, channel, thread_ts)
         logger.info(
             "mention %s %s from %s in %s",
@@ -60,7 +64,7 @@ def register(app: App, checker: Checker, options: Options, prober: Prober) -> No
             say(dest, {"text": admission.refusal})
             return
         try:
-            client.reactions_add(channel=channel, timestamp=event["ts"], name=WORKING_REACTION)
+            client.reactions_add(channel=channel, timestamp=ts, name=WORKING_REACTION)
         except SlackApiError as err:
             logger.debug("reactions.add refused: %s", err.response.get("error"))
         check_and_deliver(checker, admission.target, dest)

@@ -22,6 +22,11 @@ COMMAND = "/eks504"
 # The decision on a command, made once and read by both the acknowledgement and the check.
 DECISION = "eks504_decision"
 
+NO_CHANNEL = (
+    ":warning: Slack sent this command without its channel, so I cannot tell where to answer "
+    "or which rules apply there. Please run it again from a channel or a direct message."
+)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -55,6 +60,10 @@ def register(app: App, checker: Checker, options: Options, prober: Prober) -> No
             decision = Decision(None, USAGE)
         elif parsed.kind == "invalid" or parsed.target is None:
             decision = Decision(None, parsed.message)
+        elif not channel:
+            # Slack always names the channel; without one there is nowhere to answer.
+            logger.warning("%s from %s came without a channel_id; refused", COMMAND, user)
+            decision = Decision(None, NO_CHANNEL)
         elif parsed.kind == "probe":
             admitted = prober.admit(parsed.target, user=user, channel=channel)
             if isinstance(admitted, str):
@@ -78,9 +87,9 @@ def register(app: App, checker: Checker, options: Options, prober: Prober) -> No
         command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond
     ) -> None:
         decision: Decision | None = context.get(DECISION)
-        if decision is None or decision.target is None:
+        channel = command.get("channel_id")
+        if decision is None or decision.target is None or not channel:
             return
-        channel = command["channel_id"]
         if decision.probe:
             # The probe's announcement opens a thread in the channel for its result.
             where = ProbeThread(client, channel, respond=respond)

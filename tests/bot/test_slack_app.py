@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.cli import main
+from bot.listeners.options import Options
 from bot.render_slack import RERUN_ACTION_ID
 from bot.service import CheckOutcome, Progress
 from bot.slack_app import create_app, serve
@@ -383,6 +384,41 @@ def test_channel_the_bot_is_not_in_gets_an_ephemeral_answer_with_invite(
     assert fake.posts == []
 
 
+@pytest.mark.parametrize("channel", [None, ""])
+@pytest.mark.parametrize("text", ["check shop/web", "probe shop/web"])
+def test_command_without_a_channel_is_refused_in_plain_words(
+    channel: str | None,
+    text: str,
+    fake: SlackFake,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    checker = FakeChecker()
+    app = create_app(
+        checker,
+        token=BOT_TOKEN,
+        signing_secret=SECRET,
+        api_url=fake.url,
+        options=Options(probe_enabled=True),
+    )
+    fields = {"command": "/eks504", "text": text, "user_id": "U1", "team_id": "T0001"}
+    fields["response_url"] = fake.response_url()
+    if channel is not None:
+        fields["channel_id"] = channel
+
+    with serving_app(app) as url, caplog.at_level(logging.INFO):
+        result = signed_post(url, SECRET, form(**fields))
+        time.sleep(0.3)
+
+    assert result.status == 200
+    body = result.json()
+    assert body["response_type"] == "ephemeral"
+    assert body["text"].startswith(":warning: Slack sent this command without its channel")
+    assert checker.calls == []
+    assert fake.posts == []
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_checker_not_found_error_is_told_in_plain_words(fake: SlackFake, start: Start) -> None:
     error = NotFoundError(
         "There is no Service web in namespace shop.", "List them with `kubectl get svc -n shop`."
@@ -573,6 +609,26 @@ def test_mention_whose_check_fails_gets_plain_words_in_the_thread(
 
     assert post.thread_ts == PARENT_TS
     assert post.text == ":warning: Could not check `shop/web`: There is no namespace shop."
+
+
+@pytest.mark.parametrize("missing", ["channel", "ts"])
+def test_mention_without_its_channel_or_ts_is_ignored_without_an_error(
+    missing: str, fake: SlackFake, start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    checker = FakeChecker()
+    url = start(checker)
+    body = json.loads(mention_event(f"<@{BOT_USER_ID}> check shop/web", "1700000100.000200"))
+    del body["event"][missing]
+
+    with caplog.at_level(logging.INFO):
+        result = signed_post(url, SECRET, json.dumps(body), "application/json")
+        time.sleep(0.3)
+
+    assert result.status == 200
+    assert checker.calls == []
+    assert fake.posts == []
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # ---------------------------------------------------------------------------
