@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from socketserver import ThreadingMixIn
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
+from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot.clusters import ClusterRouter
@@ -31,6 +32,7 @@ from bot.listeners.options import Options
 from bot.policy import Policy
 from bot.probe import LiveProbe
 from bot.service import Checker
+from bot.slack_http import serve_http
 from checks.collect.probe import PROBE_IMAGE
 from checks.errors import Eks504Error, InputError
 
@@ -38,7 +40,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_HTTP_HOST = "0.0.0.0"
-EVENTS_PATH = "/slack/events"
+# Threads for the slow work of listeners (checks, probes, applies); more requests queue.
+DEFAULT_WORKERS = 16
+
+T = TypeVar("T")
 
 
 def web_api_url(given: str | None = None, env: Mapping[str, str] = os.environ) -> str:
@@ -72,6 +77,30 @@ def _url_problem(url: str) -> str:
     return ""
 
 
+class _ThreadPerTask(Executor):
+    """Runs every task at once on a thread of its own, so no task waits for another.
+
+    Bolt runs the listeners' ``ack`` functions on its listener executor; each is quick, but
+    in a bounded pool shared with the checks it waits behind them and misses Slack's 3 s.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name="eks504-ack", daemon=True).start()
+        return future
+
+
 def create_app(
     checker: Checker,
     *,
@@ -80,6 +109,7 @@ def create_app(
     api_url: str | None = None,
     process_before_response: bool = False,
     options: Options | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> App:
     """A Bolt app whose listeners answer with ``checker``'s results.
 
@@ -87,6 +117,10 @@ def create_app(
     event ledger and how answers are shown; the default keeps everything in process.
     The token is checked once with ``auth.test`` when the app is built, so a wrong token
     or an unreachable API fails here rather than on the first command.
+
+    Acknowledgements never wait for work: each runs at once on its own thread, while the
+    slow work (checks, probes, applies: Bolt's lazy listeners) shares a pool of
+    ``workers`` threads and queues when they are all busy.
     """
     base_url = web_api_url(api_url)
     client = WebClient(token=token, base_url=base_url)
@@ -94,6 +128,11 @@ def create_app(
         client=client,
         signing_secret=signing_secret,
         process_before_response=process_before_response,
+        listener_executor=_ThreadPerTask(),
+    )
+    app.listener_runner.lazy_listener_runner = ThreadLazyListenerRunner(
+        logger=app.logger,
+        executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eks504-work"),
     )
     register(app, checker, options)
     logger.info("Slack app ready (Web API at %s)", base_url)
@@ -160,33 +199,3 @@ def serve(
     )
     port = http_port if http_port is not None else int(os.environ.get("PORT", DEFAULT_HTTP_PORT))
     serve_http(app, host, port)
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        # The request line carries no secret, but one line per request is Bolt's to log.
-        logger.debug("http: %s", format % args)
-
-
-def serve_http(app: App, host: str, port: int) -> None:
-    """Serve ``app`` over HTTP until interrupted; port 0 takes a free port (logged)."""
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    server = make_server(
-        host,
-        port,
-        SlackRequestHandler(app),
-        server_class=_ThreadingWSGIServer,
-        handler_class=_QuietHandler,
-    )
-    logger.info("serving HTTP on http://%s:%s%s", host, server.server_port, EVENTS_PATH)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        logger.info("stopping")
-    finally:
-        server.server_close()

@@ -8,12 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
@@ -23,6 +20,7 @@ from bot.listeners.options import Options
 from bot.render_slack import RERUN_ACTION_ID
 from bot.service import CheckOutcome, Progress
 from bot.slack_app import create_app, serve
+from bot.slack_http import http_server
 from checks.errors import Eks504Error, InputError, NotFoundError
 from checks.models import Finding, Fix, LoadBalancerSummary, Report, Severity, Status, Target
 from tests.slackfake import (
@@ -119,15 +117,6 @@ class FakeChecker:
 # The app on a real HTTP server, talking to the stand-in
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @contextmanager
 def serving(checker: FakeChecker, fake: SlackFake) -> Iterator[str]:
     app = create_app(checker, token=BOT_TOKEN, signing_secret=SECRET, api_url=fake.url)
@@ -137,14 +126,9 @@ def serving(checker: FakeChecker, fake: SlackFake) -> Iterator[str]:
 
 @contextmanager
 def serving_app(app: App) -> Iterator[str]:
-    """``app`` behind a WSGI server on 127.0.0.1, stopped on exit; yields the events URL."""
-    server = make_server(
-        "127.0.0.1",
-        0,
-        SlackRequestHandler(app),
-        server_class=_ThreadingWSGIServer,
-        handler_class=_QuietHandler,
-    )
+    """``app`` behind the app's own HTTP server on 127.0.0.1, stopped on exit; yields the
+    events URL."""
+    server = http_server(app, "127.0.0.1", 0)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -303,6 +287,39 @@ def test_slash_command_acks_before_the_check_finishes(fake: SlackFake, start: St
     gate.set()
     fake.wait_for_posts(4)
     assert checker.calls == [(Target(namespace="shop", service="web"), False)]
+
+
+def test_burst_of_commands_is_acknowledged_at_once_while_checks_block(
+    fake: SlackFake, start: Start
+) -> None:
+    gate = threading.Event()
+    checker = FakeChecker(gate=gate)
+    url = start(checker)
+    results: dict[int, HttpResult] = {}
+
+    def ask(i: int) -> None:
+        results[i] = slash(url, fake, "check shop/web", user_id=f"U{i}")
+
+    burst = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+    try:
+        for thread in burst:
+            thread.start()
+        for thread in burst:
+            thread.join(10)
+        # The checks of the burst are all still waiting; a help answers at once too.
+        late = slash(url, fake, "help")
+    finally:
+        gate.set()
+
+    assert sorted(r.status for r in results.values()) == [200] * 16
+    assert max(r.elapsed_s for r in results.values()) < 1
+    assert {r.json()["text"] for r in results.values()} == {
+        ":hourglass_flowing_sand: Checking `shop/web`…"
+    }
+    assert (late.status, late.elapsed_s < 1) == (200, True)
+    assert "/eks504 check NAMESPACE/SERVICE" in late.json()["text"]
+    fake.wait_for_posts(16 * 4, timeout=10)
+    assert len(checker.calls) == 16
 
 
 def test_slash_command_posts_parent_then_replies_in_its_thread(
