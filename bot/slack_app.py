@@ -198,4 +198,4 @@ def serve(
         checker, token=token, signing_secret=secret, options=options_for(checker, config)
     )
     port = http_port if http_port is not None else int(os.environ.get("PORT", DEFAULT_HTTP_PORT))
-    serve_http(app, host, port)
+    serve_http(app, host, port, secret)

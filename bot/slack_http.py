@@ -1,5 +1,11 @@
 """The Slack app's HTTP front: a threaded WSGI server for Bolt at ``/slack/events``.
 
+Each request is checked before Bolt sees it: its size, then Slack's signature and
+timestamp over the raw bytes, and only then is the body decoded and parsed. Unsigned or
+stale requests get 401, signed bodies that are not UTF-8 JSON or a form get 400, each
+with one log line (Bolt itself would parse first and answer such requests with a 500 and
+a traceback).
+
 Every request gets a thread of its own, and the listen backlog takes a burst of Slack
 requests at once: with a short backlog the kernel drops the connections beyond it and the
 client retries them a second later, which eats into Slack's 3 s for an acknowledgement.
@@ -7,17 +13,110 @@ client retries them a second later, which eats into Slack's 3 s for an acknowled
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+import re
+import time
+from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# Slack refuses requests older than this, and so does Bolt.
+MAX_AGE_S = 5 * 60
+# Far above what Slack sends (a view submission with its whole modal), far below harm.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+_UNIX_TIME = re.compile(r"[0-9]{1,12}")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class VerifiedRequestHandler(SlackRequestHandler):
+    """Bolt's WSGI adapter, refusing in one log line what is not a signed Slack request."""
+
+    def __init__(
+        self,
+        app: App,
+        signing_secret: str,
+        path: str = EVENTS_PATH,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(app, path)
+        self._secret = signing_secret.encode()
+        self._clock = clock
+
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        try:
+            raw = self._read_body(request)
+            self._verify(request, raw)
+            bolt_request = self._parse(request, raw)
+        except _Refused as refused:
+            logger.warning(
+                "refused a request from %s: %s (HTTP %d)",
+                request.environ.get("REMOTE_ADDR", "?"),
+                refused.reason,
+                refused.status,
+            )
+            error = "invalid request" if refused.status == 401 else "bad request"
+            return BoltResponse(status=refused.status, body={"error": error})
+        return self.app.dispatch(bolt_request)
+
+    def _read_body(self, request: WsgiHttpRequest) -> bytes:
+        length = str(request.environ.get("CONTENT_LENGTH") or "0").strip()
+        if not length.isascii() or not length.isdigit():
+            raise _Refused(400, f"Content-Length {length[:20]!r} is not a number")
+        if int(length) > MAX_BODY_BYTES:
+            raise _Refused(413, f"a body of {int(length)} bytes is too large")
+        stream = request.environ.get("wsgi.input")
+        return bytes(stream.read(int(length))) if stream is not None and int(length) else b""
+
+    def _verify(self, request: WsgiHttpRequest, raw: bytes) -> None:
+        headers = request.get_headers()
+        timestamp = str(headers.get("x-slack-request-timestamp") or "")
+        signature = str(headers.get("x-slack-signature") or "")
+        if not timestamp or not signature:
+            raise _Refused(401, "not signed (no X-Slack-Request-Timestamp or X-Slack-Signature)")
+        if not _UNIX_TIME.fullmatch(timestamp):
+            raise _Refused(401, f"X-Slack-Request-Timestamp {timestamp[:20]!r} is not a Unix time")
+        skew = self._clock() - int(timestamp)
+        if abs(skew) > MAX_AGE_S:
+            raise _Refused(401, f"X-Slack-Request-Timestamp is {skew:.0f} s off the clock")
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            raise _Refused(401, "the signature does not match the signing secret")
+
+    def _parse(self, request: WsgiHttpRequest, raw: bytes) -> BoltRequest:
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Refused(400, f"the signed body is not UTF-8 (byte {exc.start})") from exc
+        try:
+            parsed = BoltRequest(
+                body=body, query=request.query_string, headers=request.get_headers()
+            )
+        except json.JSONDecodeError as exc:
+            raise _Refused(400, f"the signed body is not valid JSON ({exc.msg})") from exc
+        except Exception as exc:  # building it only parses the body and reads fields of it
+            raise _Refused(400, f"the signed body is not one Slack sends ({exc!r:.80})") from exc
+        if not isinstance(parsed.body, dict):
+            raise _Refused(400, "the signed body is not a JSON object or a form")
+        return parsed
 
 
 class SlackHttpServer(ThreadingMixIn, WSGIServer):
@@ -32,12 +131,13 @@ class _QuietHandler(WSGIRequestHandler):
         logger.debug("http: %s", format % args)
 
 
-def http_server(app: App, host: str, port: int) -> SlackHttpServer:
-    """A server for ``app`` bound to ``host``:``port`` (0 takes a free port), not started."""
+def http_server(app: App, host: str, port: int, signing_secret: str) -> SlackHttpServer:
+    """A server for ``app`` bound to ``host``:``port`` (0 takes a free port), not started;
+    it takes only requests signed with ``signing_secret``."""
     server = make_server(
         host,
         port,
-        SlackRequestHandler(app, EVENTS_PATH),
+        VerifiedRequestHandler(app, signing_secret),
         server_class=SlackHttpServer,
         handler_class=_QuietHandler,
     )
@@ -45,9 +145,9 @@ def http_server(app: App, host: str, port: int) -> SlackHttpServer:
     return server
 
 
-def serve_http(app: App, host: str, port: int) -> None:
+def serve_http(app: App, host: str, port: int, signing_secret: str) -> None:
     """Serve ``app`` over HTTP until interrupted; the port taken is logged."""
-    server = http_server(app, host, port)
+    server = http_server(app, host, port, signing_secret)
     logger.info("serving HTTP on http://%s:%s%s", host, server.server_port, EVENTS_PATH)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -125,10 +125,10 @@ def serving(checker: FakeChecker, fake: SlackFake) -> Iterator[str]:
 
 
 @contextmanager
-def serving_app(app: App) -> Iterator[str]:
+def serving_app(app: App, signing_secret: str = SECRET) -> Iterator[str]:
     """``app`` behind the app's own HTTP server on 127.0.0.1, stopped on exit; yields the
     events URL."""
-    server = http_server(app, "127.0.0.1", 0)
+    server = http_server(app, "127.0.0.1", 0, signing_secret)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
