@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -27,6 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.request.internals import build_context
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ EVENTS_PATH = "/slack/events"
 MAX_AGE_S = 5 * 60
 # Far above what Slack sends (a view submission with its whole modal), far below harm.
 MAX_BODY_BYTES = 2 * 1024 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
 _UNIX_TIME = re.compile(r"[0-9]{1,12}")
 
 
@@ -116,7 +119,31 @@ class VerifiedRequestHandler(SlackRequestHandler):
             raise _Refused(400, f"the signed body is not one Slack sends ({exc!r:.80})") from exc
         if not isinstance(parsed.body, dict):
             raise _Refused(400, "the signed body is not a JSON object or a form")
+        if parsed.content_type == FORM_TYPE:
+            fields = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+            if "payload" not in fields:
+                # Bolt reads a form that mentions "payload" anywhere (a slash command's
+                # text, say) as an interaction's payload field and finds none: read it
+                # as the plain form it is.
+                return _FormRequest(
+                    fields, body=body, query=request.query_string, headers=request.get_headers()
+                )
         return parsed
+
+
+class _FormRequest(BoltRequest):
+    """A form-encoded request whose body is ``fields``, in it and in every copy Bolt makes
+    for its lazy listeners (which would otherwise parse the raw body again)."""
+
+    def __init__(self, fields: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.body = fields
+        self.context = build_context(self.context, fields)
+
+    def to_copyable(self) -> BoltRequest:
+        copy = super().to_copyable()
+        copy.body = dict(self.body)
+        return copy
 
 
 class SlackHttpServer(ThreadingMixIn, WSGIServer):

@@ -349,6 +349,19 @@ def test_slash_command_posts_parent_then_replies_in_its_thread(
     assert all(c.token == BOT_TOKEN for c in fake.calls_to("chat.postMessage"))
 
 
+def test_a_command_whose_text_says_payload_is_still_a_slash_command(
+    fake: SlackFake, start: Start
+) -> None:
+    checker = FakeChecker()
+    url = start(checker)
+
+    result = slash(url, fake, "check payload/web")
+
+    assert result.status == 200
+    fake.wait_for_posts(1)
+    assert [target.ask for target, _ in checker.calls] == ["payload/web"]
+
+
 def test_help_answers_with_usage_and_runs_no_check(fake: SlackFake, start: Start) -> None:
     checker = FakeChecker()
     url = start(checker)
