@@ -153,6 +153,9 @@ def test_every_scenario_file_lints_without_crashing() -> None:
         "c16",
         "c17",
         "x6",
+        "x7",
+        "x8",
+        "x9",
     }
 
 
