@@ -1,5 +1,6 @@
 """Small readers for Kubernetes objects kept as JSON (``KubeObject``)."""
 
+import ipaddress
 from typing import Any
 
 from checks.snapshot import KubeObject
@@ -48,6 +49,15 @@ def ref(obj: KubeObject) -> str:
 def pod_ready(pod: KubeObject) -> bool:
     conditions = status(pod).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (a pod's ``status.podIP`` should be)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def containers(pod_or_template: KubeObject) -> list[dict[str, Any]]:

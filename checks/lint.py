@@ -215,6 +215,7 @@ BOOLEAN = "true or false"
 STRING_MAP = "a mapping of strings"
 STRING_LIST = "a list of strings"
 INT_OR_STRING = "a number or a name"
+IP_ADDRESS = "an IP address"
 
 Rule = tuple[str, str]
 
@@ -236,6 +237,16 @@ def _container_rules(prefix: str) -> tuple[Rule, ...]:
         (f"{each}.env[]", MAPPING),
         (f"{each}.env[].name", STRING),
         (f"{each}.env[].value", STRING),
+        (f"{each}.env[].valueFrom", MAPPING),
+        (f"{each}.env[].valueFrom.configMapKeyRef", MAPPING),
+        (f"{each}.env[].valueFrom.configMapKeyRef.name", STRING),
+        (f"{each}.env[].valueFrom.configMapKeyRef.key", STRING),
+        (f"{each}.envFrom", LIST),
+        (f"{each}.envFrom[]", MAPPING),
+        (f"{each}.envFrom[].prefix", STRING),
+        (f"{each}.envFrom[].configMapRef", MAPPING),
+        (f"{each}.envFrom[].configMapRef.name", STRING),
+        (f"{each}.workingDir", STRING),
         (f"{each}.lifecycle", MAPPING),
         (f"{each}.lifecycle.preStop", MAPPING),
         (f"{each}.lifecycle.preStop.exec", MAPPING),
@@ -246,6 +257,21 @@ def _container_rules(prefix: str) -> tuple[Rule, ...]:
         (f"{each}.livenessProbe", MAPPING),
         (f"{each}.volumeMounts", LIST),
         (f"{each}.volumeMounts[]", MAPPING),
+        (f"{each}.volumeMounts[].name", STRING),
+        (f"{each}.volumeMounts[].mountPath", STRING),
+        (f"{each}.volumeMounts[].subPath", STRING),
+    )
+
+
+def _configmap_source_rules(prefix: str) -> tuple[Rule, ...]:
+    """A ConfigMap volume, or a ConfigMap source of a projected volume."""
+    return (
+        (prefix, MAPPING),
+        (f"{prefix}.name", STRING),
+        (f"{prefix}.items", LIST),
+        (f"{prefix}.items[]", MAPPING),
+        (f"{prefix}.items[].key", STRING),
+        (f"{prefix}.items[].path", STRING),
     )
 
 
@@ -258,6 +284,12 @@ def _pod_spec_rules(prefix: str) -> tuple[Rule, ...]:
         (f"{prefix}.terminationGracePeriodSeconds", INTEGER),
         (f"{prefix}.volumes", LIST),
         (f"{prefix}.volumes[]", MAPPING),
+        (f"{prefix}.volumes[].name", STRING),
+        *_configmap_source_rules(f"{prefix}.volumes[].configMap"),
+        (f"{prefix}.volumes[].projected", MAPPING),
+        (f"{prefix}.volumes[].projected.sources", LIST),
+        (f"{prefix}.volumes[].projected.sources[]", MAPPING),
+        *_configmap_source_rules(f"{prefix}.volumes[].projected.sources[].configMap"),
     )
 
 
@@ -337,8 +369,8 @@ SHAPES: dict[str, tuple[Rule, ...]] = {
     "Pod": (
         *_pod_spec_rules("spec"),
         ("status.phase", STRING),
-        ("status.podIP", STRING),
-        ("status.hostIP", STRING),
+        ("status.podIP", IP_ADDRESS),
+        ("status.hostIP", IP_ADDRESS),
         ("status.conditions", LIST),
         ("status.conditions[]", MAPPING),
         ("status.conditions[].type", STRING),
@@ -421,6 +453,9 @@ def _is(value: object, expected: str) -> bool:
         )
     if expected == STRING_LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if expected == IP_ADDRESS:
+        # Empty is what the API server holds before an address is assigned.
+        return isinstance(value, str) and (value == "" or kube.is_ip_address(value))
     raise ValueError(f"unknown shape {expected!r}")
 
 

@@ -711,6 +711,9 @@ def _ip_target(
     snapshot: Snapshot, address: str, plan: Plan, pods: Sequence[KubeObject] | None = None
 ) -> Target | None:
     """A pod's address as a target: its node's groups, or its own under a SecurityGroupPolicy."""
+    if not kube.is_ip_address(address):
+        plan.notes.append(f"target {address!r} is not an IP address: skipped")
+        return None
     pod = _pod_at(snapshot.pods if pods is None else pods, address)
     if pod is None:
         instance, label = _instance_by_address(snapshot, address), f"target {address}"
@@ -940,6 +943,12 @@ def _plan_proxy_hops(snapshot: Snapshot, flows: Sequence[Flow], plan: Plan) -> N
         for pod in pods:
             address = str(kube.status(pod).get("podIP") or "")
             if not address or not kube.pod_ready(pod):
+                continue
+            if not kube.is_ip_address(address):
+                plan.notes.append(
+                    f"pod {kube.namespace(pod)}/{kube.name(pod)} has podIP {address!r}, which "
+                    "is not an IP address: its node -> pod leg is skipped"
+                )
                 continue
             if address not in pod_targets:
                 pod_targets[address] = _ip_target(snapshot, address, plan, pods)

@@ -160,6 +160,9 @@ def pod_ip_place(snapshot: Snapshot, pod: KubeObject) -> Place:
     address = pod_ip(pod)
     if not address:
         return Place(pod_label(pod), "", why=f"{pod_label(pod)} has no IP address")
+    if not kube.is_ip_address(address):
+        why = f"{pod_label(pod)} has podIP {address!r}, which is not an IP address"
+        return Place(pod_label(pod), "", why=why)
     return ip_place(snapshot, address, f"{pod_label(pod)} ({address})")
 
 

@@ -124,14 +124,19 @@ class _Problems:
             found.append((str(name), value))
         return found
 
-    def names(self, holder: dict[str, Any], key: str, where: str) -> list[str]:
+    def names(
+        self, holder: dict[str, Any], key: str, where: str, *, single: bool = False
+    ) -> list[str]:
+        """``key`` as a list of names; ``single`` also takes one name written alone."""
         value = holder.get(key)
         if value is None:
             return []
-        if isinstance(value, str):
+        if isinstance(value, str) and single:
             return [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.add(holder, f"{where} must be a list of names, not {shown(value)}")
+            # A lone name would be read letter by letter further on: say how to write it.
+            such = f", such as [{value}]" if isinstance(value, str) else ""
+            self.add(holder, f"{where} must be a list of names{such}, not {shown(value)}")
             return []
         return value
 
@@ -332,7 +337,7 @@ def _check_load_balancer(
     lb_type = str(spec.get("type", "classic"))
     p.one_of(spec, "type", f"{where}.type", LB_TYPES)
     p.one_of(spec, "scheme", f"{where}.scheme", SCHEMES)
-    for ref in p.names(spec, "for", f"{where}.for"):
+    for ref in p.names(spec, "for", f"{where}.for", single=True):
         if not _SERVED_REF.fullmatch(ref):
             p.add(
                 spec,
@@ -575,7 +580,7 @@ def _check_top(data: dict[str, Any], p: _Problems) -> None:
             p.add(data, f"`{key}` must be a string, not {shown(value)}")
     expect = p.mapping(data, "expect", "`expect`")
     for key in ("findings", "absent"):
-        p.names(expect, key, f"expect.{key}")
+        p.names(expect, key, f"expect.{key}", single=True)
 
 
 def _served_refs(cluster: list[dict[str, Any]]) -> set[str]:

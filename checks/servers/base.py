@@ -195,39 +195,52 @@ def _split(script: Word) -> list[str]:
         return script.text.split()
 
 
+def _mappings(value: object) -> list[dict[str, Any]]:
+    """The mappings of a list field; anything else (a live object may hold odd data) is
+    left out, so a malformed entry is not read rather than crashing the read."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _configmap_data(configmaps: dict[str, dict[str, Any]], name: object) -> dict[str, Any]:
+    return _mapping(_mapping(configmaps.get(str(name))).get("data"))
+
+
 def _env(container: dict[str, Any], configmaps: dict[str, dict[str, Any]]) -> dict[str, str]:
     values: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        ref = (source or {}).get("configMapRef") or {}
-        data = (configmaps.get(str(ref.get("name", ""))) or {}).get("data") or {}
-        prefix = str((source or {}).get("prefix", ""))
+    for source in _mappings(container.get("envFrom")):
+        data = _configmap_data(configmaps, _mapping(source.get("configMapRef")).get("name", ""))
+        prefix = str(source.get("prefix", ""))
         values.update({f"{prefix}{k}": str(v) for k, v in data.items()})
-    for item in container.get("env") or []:
+    for item in _mappings(container.get("env")):
         name = str(item.get("name", ""))
         if "value" in item:
             values[name] = str(item["value"])
             continue
-        ref = ((item.get("valueFrom") or {}).get("configMapKeyRef")) or {}
-        data = (configmaps.get(str(ref.get("name", ""))) or {}).get("data") or {}
+        ref = _mapping(_mapping(item.get("valueFrom")).get("configMapKeyRef"))
+        data = _configmap_data(configmaps, ref.get("name", ""))
         if str(ref.get("key", "")) in data:
             values[name] = str(data[str(ref["key"])])
     return values
 
 
 def _configmap_sources(volume: dict[str, Any]) -> list[dict[str, Any]]:
-    if volume.get("configMap"):
+    if isinstance(volume.get("configMap"), dict):
         return [volume["configMap"]]
-    sources = (volume.get("projected") or {}).get("sources") or []
-    return [s["configMap"] for s in sources if isinstance(s, dict) and s.get("configMap")]
+    sources = _mappings(_mapping(volume.get("projected")).get("sources"))
+    return [s["configMap"] for s in sources if isinstance(s.get("configMap"), dict)]
 
 
 def _mounted_files(
     container: dict[str, Any], pod: dict[str, Any], configmaps: dict[str, dict[str, Any]]
 ) -> tuple[MountedFile, ...]:
-    namespace = str((pod.get("metadata") or {}).get("namespace", ""))
-    volumes = {str(v.get("name")): v for v in (pod.get("spec") or {}).get("volumes") or []}
+    namespace = str(_mapping(pod.get("metadata")).get("namespace", ""))
+    volumes = {str(v.get("name")): v for v in _mappings(_mapping(pod.get("spec")).get("volumes"))}
     files: list[MountedFile] = []
-    for mount in container.get("volumeMounts") or []:
+    for mount in _mappings(container.get("volumeMounts")):
         volume = volumes.get(str(mount.get("name")))
         if volume is None:
             continue
@@ -235,10 +248,12 @@ def _mounted_files(
         sub_path = str(mount.get("subPath", ""))
         for source in _configmap_sources(volume):
             cm_name = str(source.get("name", ""))
-            data = (configmaps.get(cm_name) or {}).get("data") or {}
-            items = source.get("items")
+            data = _configmap_data(configmaps, cm_name)
+            if not isinstance(source.get("items") or [], list):
+                continue  # which keys it mounts cannot be told
+            items = _mappings(source.get("items"))
             paths = (
-                {str(i["key"]): str(i.get("path", i["key"])) for i in items}
+                {str(i["key"]): str(i.get("path", i["key"])) for i in items if "key" in i}
                 if items
                 else {str(k): str(k) for k in data}
             )

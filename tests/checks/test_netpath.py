@@ -924,6 +924,25 @@ def test_unready_pods_get_no_forwarded_traffic() -> None:
     ]  # fmt: skip
 
 
+def test_pod_with_an_address_that_is_no_ip_is_skipped_with_a_note() -> None:
+    world = node_port_world(OPEN_NODES)
+    world.pods[1]["status"]["podIP"] = "not-an-ip"
+
+    result = netpath.plan(world)
+
+    assert hops(world) == [
+        ("instance i-0b", "pod web/web-a (10.0.11.14) on i-0a", 30780, 8080,
+         ("traffic", "health check")),
+    ]  # fmt: skip
+    assert (
+        "pod web/web-b has podIP 'not-an-ip', which is not an IP address: its node -> pod leg "
+        "is skipped"
+    ) in result.notes
+    # The checks judge the rest of the path instead of failing on the address.
+    for check in (network_acls, security_groups):
+        assert Status.UNKNOWN not in {f.status for f in check.judge(world)}, check
+
+
 def test_pod_under_a_policy_is_a_target_with_the_policy_groups() -> None:
     world = node_port_world(OPEN_NODES)
     world.pods[1]["metadata"]["labels"] = {"app": "web"}

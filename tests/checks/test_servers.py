@@ -564,3 +564,29 @@ def test_unrecognised_container_is_unknown_without_a_value() -> None:
 )
 def test_image_repository(image: str, repository: str) -> None:
     assert view({"name": "c", "image": image}, _pod({}), {}).image_repository == repository
+
+
+@pytest.mark.parametrize(
+    ("volumes", "container"),
+    [
+        ([{"name": "conf", "configMap": "frontend-nginx"}], {}),
+        (["conf"], {}),
+        ([{"name": "conf", "projected": {"sources": ["frontend-nginx"]}}], {}),
+        ([{"name": "conf", "configMap": {"name": "frontend-nginx", "items": "all"}}], {}),
+        ([], {"volumeMounts": ["conf"]}),
+        ([], {"env": ["PORT=8080"], "envFrom": [{"configMapRef": "frontend-nginx"}]}),
+    ],
+    ids=["configmap-string", "volume-string", "source-string", "items-string", "mount", "env"],
+)
+def test_odd_volumes_and_env_are_left_unread_not_a_crash(
+    volumes: list[Any], container: dict[str, Any]
+) -> None:
+    """A live object may hold what the API schema forbids: such entries are not read."""
+    spec = {"name": "c", "image": "nginx:1.27", **container}
+    spec.setdefault("volumeMounts", [{"name": "conf", "mountPath": "/etc/nginx/conf.d"}])
+    configmaps = {"frontend-nginx": {"data": {"default.conf": "keepalive_timeout 30s;"}}}
+
+    found = view(spec, _pod(spec, volumes), configmaps)
+
+    assert found.files == ()
+    assert found.env == {}

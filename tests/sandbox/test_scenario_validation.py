@@ -192,6 +192,56 @@ def test_broken_scenario_is_refused_naming_file_line_and_key(
     assert re.search(rf"(^|\n  ){re.escape(str(path))}:\d+: {re.escape(message)}", refusal), refusal
 
 
+CLASSIC_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    (
+        "pod-ip-not-an-ip",
+        _set("cluster|2|status|podIP", "not-an-ip"),
+        "cluster object #3 (Pod web/frontend-5c8b7-q2w3e): status.podIP must be an IP address, "
+        "not 'not-an-ip'",
+    ),
+    (
+        "volume-configmap-string",
+        _set("cluster|2|spec|volumes|0|configMap", "frontend-nginx"),
+        "cluster object #3 (Pod web/frontend-5c8b7-q2w3e): spec.volumes[0].configMap must be a "
+        "mapping, not 'frontend-nginx'",
+    ),
+    (
+        "volume-mount-string",
+        _set("cluster|2|spec|containers|0|volumeMounts", ["conf"]),
+        "cluster object #3 (Pod web/frontend-5c8b7-q2w3e): "
+        "spec.containers[0].volumeMounts[0] must be a mapping, not 'conf'",
+    ),
+    (
+        "instance-groups-string",
+        _set("aws|instances|i-0b2200000000000a1|security_groups", "nodes"),
+        "aws.instances.i-0b2200000000000a1.security_groups must be a list of names, such as "
+        "[nodes], not 'nodes'",
+    ),
+    (
+        "lb-subnets-string",
+        _set("aws|load_balancers|a3f9c1e7b25d4c0e8f6a1b2c3d4e5f60|subnets", "public-a"),
+        "aws.load_balancers.a3f9c1e7b25d4c0e8f6a1b2c3d4e5f60.subnets must be a list of names, "
+        "such as [public-a], not 'public-a'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"), [c[1:] for c in CLASSIC_CASES], ids=[c[0] for c in CLASSIC_CASES]
+)
+def test_values_the_checks_would_misread_are_refused(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    path = _write(tmp_path, change, CLASSIC)
+    refusal = _refusal(path)
+    assert re.search(rf"(^|\n  ){re.escape(str(path))}:\d+: {re.escape(message)}", refusal), refusal
+
+
+def test_a_lone_name_is_still_taken_where_the_format_allows_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, _set("expect|findings", "BACKEND_CONNECTION_ERRORS"), CLASSIC)
+    assert load(path).expect_findings == ["BACKEND_CONNECTION_ERRORS"]
+
+
 def test_classic_instance_state_and_port_are_checked(tmp_path: Path) -> None:
     def change(data: dict[str, Any]) -> None:
         (name,) = data["aws"]["load_balancers"]
