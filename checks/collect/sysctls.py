@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,36 @@ def _exit_status(error_channel: str) -> tuple[int | None, str]:
     return 1, str(status.get("message", ""))
 
 
+_HANDSHAKE_STATUS = re.compile(r"Handshake status (\d{3})")
+# websocket-client joins the parts of a refused handshake with this separator.
+_HANDSHAKE_PARTS = " -+-+- "
+
+
+def _exec_failure(namespace: str, status: int | None, text: str) -> str:
+    """Plain words for an exec the API server refused or that failed before it ran."""
+    head, _, rest = text.partition(_HANDSHAKE_PARTS)
+    found = _HANDSHAKE_STATUS.search(head)
+    code = status or (int(found.group(1)) if found else 0)
+    if code in (401, 403):
+        return (
+            "Kubernetes refused to exec in the pod: needs RBAC `create` on `pods/exec` in "
+            f"namespace {namespace}"
+        )
+    message = _status_message(rest.rpartition(_HANDSHAKE_PARTS)[2]) if rest else ""
+    if code:
+        return f"exec failed with HTTP {code}: {message or head}"[:200]
+    return f"exec failed: {head}"[:200]
+
+
+def _status_message(body: str) -> str:
+    """The ``message`` of a Kubernetes Status body, or "" when the body is not one."""
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return ""
+    return str(status.get("message") or "") if isinstance(status, dict) else ""
+
+
 def _exec(
     core: k8s.CoreV1Api, namespace: str, pod: str, container: str, command: list[str]
 ) -> tuple[str, str]:
@@ -87,22 +118,13 @@ def _exec(
         code, message = _exit_status(ws.read_channel(3))
         ws.close()
     except ApiException as exc:
+        # The client reports a refused websocket upgrade as HTTP 0 with the handshake's
+        # status line, headers and body joined in ``reason``.
         logger.info("kubernetes exec %s/%s -> HTTP %s", namespace, pod, exc.status)
-        if exc.status in (401, 403):
-            return "", (
-                "not allowed to exec in the pod "
-                f"(needs RBAC `create` on `pods/exec` in {namespace})"
-            )
-        return "", f"exec failed: HTTP {exc.status} {exc.reason}"
+        return "", _exec_failure(namespace, exc.status, str(exc.reason or ""))
     except Exception as exc:  # the websocket layer raises plain exceptions
-        text = str(exc)
-        logger.info("kubernetes exec %s/%s -> %s", namespace, pod, text[:200])
-        if "403" in text.split("-+-+-", 1)[0]:
-            return "", (
-                "not allowed to exec in the pod "
-                f"(needs RBAC `create` on `pods/exec` in {namespace})"
-            )
-        return "", f"exec failed: {text.split(' -+-+- ', 1)[0][:200]}"
+        logger.info("kubernetes exec %s/%s -> %s", namespace, pod, str(exc)[:200])
+        return "", _exec_failure(namespace, None, str(exc))
     logger.info(
         "kubernetes exec %s/%s %s -> exit %s in %.3f s",
         namespace,

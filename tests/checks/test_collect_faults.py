@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from checks.collect.snapshot import collect
+from checks.collect.sysctls import _exec_failure
 from checks.errors import AccessError
 from checks.models import Report, Status
 from checks.run import build_report
@@ -165,3 +166,32 @@ def test_pods_that_cannot_be_listed_leave_the_keepalive_checks_unknown_not_silen
     status, evidence = _finding(report, code)
     assert status is Status.UNKNOWN
     assert f"RBAC verb `list` on `pods` in namespace {namespace}" in evidence
+
+
+def test_kubernetes_403_on_pod_exec_names_the_rbac_permission_in_plain_words() -> None:
+    def forbid(world: World) -> None:
+        assert world.kube is not None
+        world.kube.forbid("create", "pods/exec", "web")
+
+    snapshot = _collect_bundled("s2-clb-nginx-keepalive-30s.yaml", "web/frontend", forbid)
+    report = build_report(snapshot)
+
+    refused = (
+        "Kubernetes refused to exec in the pod: needs RBAC `create` on `pods/exec` in namespace web"
+    )
+    pods = {k: v for k, v in snapshot.sysctls.items() if not k.startswith("node/")}
+    assert len(pods) == 2
+    assert {s.error for s in pods.values()} == {refused}
+    shown = " ".join(r.source for r in report.ladder) + " ".join(
+        e for f in report.findings for e in f.evidence
+    )
+    assert refused in shown
+    assert "Handshake" not in shown and "-+-+-" not in shown
+
+
+def test_exec_refused_for_another_reason_shows_the_api_servers_message() -> None:
+    reason = (
+        "Handshake status 404 Not Found -+-+- {'content-type': 'application/json'} -+-+- "
+        '{"kind": "Status", "message": "pods \\"web-1\\" not found", "code": 404}'
+    )
+    assert _exec_failure("web", 0, reason) == 'exec failed with HTTP 404: pods "web-1" not found'
