@@ -833,8 +833,10 @@ def _plan_load_balancer(snapshot: Snapshot, lb: LoadBalancer, plan: Plan, flows:
         return
     clients = client_cidr(lb, snapshot)
     if not clients:
+        unread = snapshot.gap("vpc")
         plan.missing.append(
             f"the VPC CIDR is not known, so the clients of internal {lb.name} are not"
+            + (f": {unread.reason}" if unread is not None else "")
         )
     for listener in lb.listeners:
         for protocol in transports(listener.protocol):

@@ -21,7 +21,13 @@ LbType = Literal["classic", "application", "network"]
 
 @dataclass(frozen=True)
 class Gap:
-    """Something a collector could not read: ``area`` names what (e.g. ``metrics``)."""
+    """Something a collector could not read: ``area`` names what (e.g. ``metrics``).
+
+    The VPC is read call by call, each refusal its own area: ``vpc``, ``subnets``,
+    ``route-tables``, ``network-acls``, ``instances``, ``security-groups``, ``prefix-lists``;
+    ``network`` is the whole VPC read failing or running out of time. A check names the
+    areas it needs, so one refused call leaves the others' checks judging.
+    """
 
     area: str
     resource: str
@@ -278,8 +284,9 @@ class Snapshot:
     sysctls: dict[str, Sysctls] = field(default_factory=dict)
     gaps: list[Gap] = field(default_factory=list)
 
-    def gap(self, area: str) -> Gap | None:
-        return next((g for g in self.gaps if g.area == area), None)
+    def gap(self, *areas: str) -> Gap | None:
+        """The first gap of any of ``areas``."""
+        return next((g for g in self.gaps if g.area in areas), None)
 
     def proxy_behind(self, lb: LoadBalancer) -> InClusterProxy | None:
         """The in-cluster proxy ``lb`` sends its traffic to, when it fronts one rather than

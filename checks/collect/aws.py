@@ -534,29 +534,28 @@ def fetch_network(
                     security_group_ids=tuple(g["GroupId"] for g in i.get("SecurityGroups", [])),
                 )
 
+    def listed(area: str, operation: str, key: str) -> list[Any]:
+        """One describe call of the VPC; a refusal is a gap of its own area, so the parts
+        that were read still stand (subnets without their ACLs, for instance)."""
+        try:
+            return call.pages("ec2", operation, key, Filters=filters)
+        except (AccessError, BackendError) as err:
+            gaps.append(_gap(area, vpc_id, err))
+            return []
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures: dict[str, Future[Any]] = {
-            "vpc": pool.submit(guarded, "network", vpc),
+            "vpc": pool.submit(guarded, "vpc", vpc),
             "instances": pool.submit(guarded, "instances", instances),
-            "subnets": pool.submit(
-                call.pages, "ec2", "describe_subnets", "Subnets", Filters=filters
-            ),
-            "routes": pool.submit(
-                call.pages, "ec2", "describe_route_tables", "RouteTables", Filters=filters
-            ),
-            "acls": pool.submit(
-                call.pages, "ec2", "describe_network_acls", "NetworkAcls", Filters=filters
-            ),
+            "subnets": pool.submit(listed, "subnets", "describe_subnets", "Subnets"),
+            "routes": pool.submit(listed, "route-tables", "describe_route_tables", "RouteTables"),
+            "acls": pool.submit(listed, "network-acls", "describe_network_acls", "NetworkAcls"),
         }
+        subnets: list[Any] = futures["subnets"].result()
+        routes: list[Any] = futures["routes"].result()
+        acls: list[Any] = futures["acls"].result()
         futures["vpc"].result()
         futures["instances"].result()
-        try:
-            subnets = futures["subnets"].result()
-            routes = futures["routes"].result()
-            acls = futures["acls"].result()
-        except (AccessError, BackendError) as err:
-            gaps.append(_gap("network", vpc_id, err))
-            subnets, routes, acls = [], [], []
 
     acl_by_subnet: dict[str, str] = {}
     for acl in acls:

@@ -94,7 +94,7 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
     resource = f"{lb.type} load balancer {lb.name}"
     zones = topology.lb_zones(snapshot, lb)
     if zones.missing:
-        gap = topology.find_gap(snapshot, "network")
+        gap = snapshot.gap("subnets", "network")
         reason = gap.reason if gap else "they are not among the VPC's subnets in the snapshot"
         return Finding(
             CODE,
@@ -160,8 +160,14 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
         )
     elif inside == 0:
         evidence.append(f"no target of {lb.name} sits in a zone it serves: nothing gets traffic")
+    routes_gap = snapshot.gap("route-tables") if lb.scheme == "internet-facing" else None
     for zone in gap_zones:
-        if not topology.candidate_subnets(snapshot, lb, zone):
+        if routes_gap is not None:
+            # Unread routes make every subnet look private: say so, not that none is public.
+            evidence.append(
+                f"which subnets in {zone} are public could not be read: {routes_gap.reason}"
+            )
+        elif not topology.candidate_subnets(snapshot, lb, zone):
             kind = "public " if lb.scheme == "internet-facing" else ""
             evidence.append(
                 f"the VPC has no {kind}subnet in {zone} to add: create one"

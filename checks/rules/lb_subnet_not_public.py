@@ -68,11 +68,22 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
             "route.",
             resource,
         )
+    routes_gap = snapshot.gap("route-tables")
+    if routes_gap is not None:
+        # Without the route tables every subnet would look private.
+        return Finding(
+            CODE,
+            Status.UNKNOWN,
+            SEVERITY,
+            f"Could not read whether the subnets of {lb.name} route to an internet gateway.",
+            resource,
+            (routes_gap.reason,),
+        )
     zones = topology.lb_zones(snapshot, lb)
     subnets = [s for group in zones.subnets_by_zone.values() for s in group]
     private = sorted((s for s in subnets if not s.public), key=lambda s: s.id)
     if zones.missing and not private:
-        gap = topology.find_gap(snapshot, "network")
+        gap = snapshot.gap("subnets", "network")
         return Finding(
             CODE,
             Status.UNKNOWN,

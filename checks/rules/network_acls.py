@@ -327,7 +327,7 @@ def _findings(snapshot: Snapshot, result: _Result, code: str) -> list[Finding]:
 
 
 def judge(snapshot: Snapshot) -> list[Finding]:
-    gap = snapshot.gap("network")
+    gap = snapshot.gap("network", "subnets", "network-acls")
     if gap is not None:
         evidence = (gap.reason, f"needs {gap.needs}") if gap.needs else (gap.reason,)
         return [

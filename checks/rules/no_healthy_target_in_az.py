@@ -180,7 +180,7 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
         )
     zones = topology.lb_zones(snapshot, lb)
     if zones.missing or not zones.zones:
-        gap = topology.find_gap(snapshot, "network")
+        gap = snapshot.gap("subnets", "network")
         return Finding(
             CODE,
             Status.UNKNOWN,

@@ -40,11 +40,13 @@ logger = logging.getLogger(__name__)
 
 CODE = "SG_BLOCKS_TRAFFIC"
 SEVERITY = Severity.CRITICAL
-# Collector areas whose loss hides the groups on the path: subnets and VPC, the groups
-# themselves, the instances that carry the targets' groups, and what says which pods carry
-# groups of their own.
+# Collector areas whose loss hides the groups on the path: the VPC read as a whole and its
+# subnets (the load balancer's sources), the groups themselves, the instances that carry the
+# targets' groups, and what says which pods carry groups of their own. Network ACLs and
+# route tables play no part.
 _NEEDED_AREAS = (
     "network",
+    "subnets",
     "security-groups",
     "instances",
     "kubernetes:securitygrouppolicies",

@@ -54,6 +54,38 @@ def test_access_denied_on_metrics_names_the_iam_action(world: World) -> None:
     assert _finding(report, "NACL_BLOCKS_EPHEMERAL")[0] is Status.FAIL
 
 
+NETWORK_CODES = (
+    "LB_AZ_GAP",
+    "LB_SUBNET_NOT_PUBLIC",
+    "NACL_BLOCKS_TRAFFIC",
+    "NACL_BLOCKS_EPHEMERAL",
+    "NO_HEALTHY_TARGET_IN_AZ",
+    "SG_BLOCKS_TRAFFIC",
+)
+
+
+@pytest.mark.parametrize(
+    ("action", "unknown"),
+    [
+        ("DescribeNetworkAcls", {"NACL_BLOCKS_TRAFFIC", "NACL_BLOCKS_EPHEMERAL"}),
+        ("DescribeRouteTables", {"LB_SUBNET_NOT_PUBLIC"}),
+    ],
+)
+def test_a_refused_network_call_leaves_unknown_only_the_checks_that_need_it(
+    world: World, action: str, unknown: set[str]
+) -> None:
+    world.aws.inject_error(action, "UnauthorizedOperation", "not authorized")
+    report = _report(world)
+
+    statuses = {code: _finding(report, code) for code in NETWORK_CODES}
+    assert {code for code, (status, _) in statuses.items() if status is Status.UNKNOWN} == unknown
+    for code in unknown:
+        assert f"ec2:{action}" in statuses[code][1]
+    # The subnets were read: the zone checks judge them.
+    assert statuses["LB_AZ_GAP"][0] is Status.PASS
+    assert statuses["SG_BLOCKS_TRAFFIC"][0] is Status.PASS
+
+
 def test_throttling_is_retried_with_backoff(world: World) -> None:
     world.aws.inject_error("GetMetricData", "Throttling", "Rate exceeded", times=2)
     report = _report(world)

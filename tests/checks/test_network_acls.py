@@ -240,6 +240,32 @@ def test_acl_named_by_a_subnet_but_missing_is_unknown() -> None:
     )
 
 
+def test_unread_network_acls_make_both_codes_unknown_though_subnets_were_read() -> None:
+    # The collector leaves subnets without an ACL when only DescribeNetworkAcls is refused.
+    world = alb_world(nodes_acl=allow_all_acl("acl-nodes"))
+    world.subnets = {k: replace(v, network_acl_id=None) for k, v in world.subnets.items()}
+    world.network_acls = {}
+    world.gaps.append(
+        Gap(
+            "network-acls",
+            "vpc-1",
+            "AWS refused ec2:DescribeNetworkAcls.",
+            "ec2:DescribeNetworkAcls",
+        )
+    )
+
+    findings = network_acls.judge(world)
+
+    assert statuses(findings) == [
+        ("NACL_BLOCKS_TRAFFIC", Status.UNKNOWN),
+        ("NACL_BLOCKS_EPHEMERAL", Status.UNKNOWN),
+    ]
+    assert findings[0].evidence == (
+        "AWS refused ec2:DescribeNetworkAcls.",
+        "needs ec2:DescribeNetworkAcls",
+    )
+
+
 def test_network_gap_makes_both_codes_unknown() -> None:
     world = alb_world(nodes_acl=allow_all_acl("acl-nodes"))
     world.gaps.append(

@@ -9,6 +9,7 @@ scenario's own names standing in for AWS ids).
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -454,6 +455,32 @@ def test_az_gap_unknown_when_lb_subnets_were_not_read() -> None:
     assert finding.evidence == ("ec2:DescribeSubnets denied",)
 
 
+ROUTES_REFUSED = Gap(
+    "route-tables",
+    VPC,
+    "AWS refused ec2:DescribeRouteTables (UnauthorizedOperation).",
+    "the IAM action `ec2:DescribeRouteTables`",
+)
+
+
+def test_az_gap_does_not_claim_no_public_subnet_when_routes_were_not_read() -> None:
+    # Unread routes leave every subnet looking private.
+    unrouted = {s.id: replace(s, public=False) for s in world().subnets.values()}
+    snapshot = world(
+        subnets=unrouted,
+        gaps=[ROUTES_REFUSED],
+        pods=[pod("b", "10.9.12.5", "n-b")],
+        load_balancers=[v2("network", ("subnet-pub-a",), (tg("ip", ()),))],
+    )
+    finding = only(lb_az_gap.judge(snapshot))
+    assert finding.status is Status.FAIL
+    assert not any("no public subnet" in e for e in finding.evidence)
+    assert (
+        "which subnets in us-east-1b are public could not be read: AWS refused "
+        "ec2:DescribeRouteTables (UnauthorizedOperation)."
+    ) in finding.evidence
+
+
 def test_az_gap_passes_when_targets_sit_in_served_zones() -> None:
     snapshot = world(
         pods=[pod("a", "10.9.11.5", "n-a"), pod("b", "10.9.12.5", "n-b")],
@@ -510,6 +537,18 @@ def test_subnet_publicity_unknown_when_subnets_were_not_read() -> None:
     finding = only(lb_subnet_not_public.judge(snapshot))
     assert finding.status is Status.UNKNOWN
     assert finding.evidence == ("ec2:DescribeRouteTables denied",)
+
+
+def test_subnet_publicity_unknown_when_only_the_route_tables_were_not_read() -> None:
+    unrouted = {s.id: replace(s, public=False) for s in world().subnets.values()}
+    snapshot = world(
+        subnets=unrouted,
+        gaps=[ROUTES_REFUSED],
+        load_balancers=[classic(("subnet-pub-a",), ())],
+    )
+    finding = only(lb_subnet_not_public.judge(snapshot))
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence == ("AWS refused ec2:DescribeRouteTables (UnauthorizedOperation).",)
 
 
 # ------------------------------------------------------------ NO_HEALTHY_TARGET_IN_AZ
