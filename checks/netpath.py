@@ -501,12 +501,14 @@ def pod_policy_groups(snapshot: Snapshot, pod: KubeObject) -> PodGroups:
                 None,
             )
             if account is None:
+                unread = snapshot.gap("kubernetes:serviceaccounts")
+                why = f"could not be read ({unread.reason})" if unread else "was not found"
                 return PodGroups(
                     (),
                     (),
-                    f"ServiceAccount {namespace}/{account_name} of pod {kube.name(pod)} is not "
-                    f"in the snapshot, so whether SecurityGroupPolicy {kube.name(policy)} gives "
-                    "the pod its own security groups is unknown",
+                    f"ServiceAccount {namespace}/{account_name} of pod {kube.name(pod)} {why}, "
+                    f"so whether SecurityGroupPolicy {kube.name(policy)} gives the pod its own "
+                    "security groups is unknown",
                 )
             if not label_selector_matches(account_selector, kube.labels(account)):
                 continue
@@ -692,7 +694,12 @@ def _instance_by_address(snapshot: Snapshot, address: str) -> Instance | None:
 def _instance_target(snapshot: Snapshot, instance_id: str, plan: Plan) -> Target | None:
     instance = snapshot.instances.get(instance_id)
     if instance is None:
-        plan.missing.append(f"instance {instance_id} is registered but not in the snapshot")
+        unread = snapshot.gap("instances", "network")
+        plan.missing.append(
+            f"registered instance {instance_id} could not be read: {unread.reason}"
+            if unread is not None
+            else f"registered instance {instance_id} was not found: AWS did not describe it"
+        )
         return None
     subnet = snapshot.subnets.get(instance.subnet_id)
     zone = subnet.az if subnet else instance.az
@@ -759,8 +766,12 @@ def _lb_subnets(snapshot: Snapshot, lb: LoadBalancer, plan: Plan) -> list[Subnet
     for subnet_id in lb.subnet_ids:
         subnet = snapshot.subnets.get(subnet_id)
         if subnet is None:
+            unread = snapshot.gap("subnets", "network")
             plan.missing.append(
-                f"subnet {subnet_id} of load balancer {lb.name} is not in the snapshot"
+                f"subnet {subnet_id} of load balancer {lb.name} could not be read: {unread.reason}"
+                if unread is not None
+                else f"subnet {subnet_id} of load balancer {lb.name} is not among the subnets "
+                f"AWS lists for {lb.vpc_id or 'its VPC'}"
             )
         else:
             found.append(subnet)
@@ -985,7 +996,7 @@ def plan(snapshot: Snapshot) -> Plan:
     result.flows = flows.values()
     _plan_proxy_hops(snapshot, result.flows, result)
     if not snapshot.load_balancers:
-        result.missing.append("no load balancer in the snapshot")
+        result.missing.append("no load balancer serving the Service was found")
     logger.debug(
         "network plan: %d flows, %d client flows, %d kube-proxy flows, %d gaps",
         len(result.flows),
@@ -1007,7 +1018,8 @@ def effective_acl(snapshot: Snapshot, subnet: Subnet) -> tuple[NetworkAcl | None
         if acl is None:
             return (
                 None,
-                f"network ACL {subnet.network_acl_id} of {subnet.id} is not in the snapshot",
+                f"network ACL {subnet.network_acl_id} of {subnet.id} is not among the network "
+                "ACLs AWS lists for the VPC",
             )
         return acl, ""
     default = next((a for a in snapshot.network_acls.values() if a.is_default), None)

@@ -12,7 +12,7 @@ from checks.charts import build_charts
 from checks.ladder import build_ladder
 from checks.models import Finding, LoadBalancerSummary, Report, Rung, Severity, Status, Target
 from checks.registry import Check, all_checks
-from checks.snapshot import Snapshot
+from checks.snapshot import Gap, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,34 @@ def _ladder(snapshot: Snapshot) -> list[Rung]:
 
 
 NOT_READ = "NOT_READ"
+# What each collector area holds, in words; ``{}`` is the gap's resource.
+_UNREAD_WHAT = {
+    "lb-attributes": "the attributes of load balancer {}",
+    "listener-attributes": "the listener attributes of load balancer {}",
+    "listeners": "the listeners of load balancer {}",
+    "lb-tags": "the tags of load balancer {}",
+    "target-groups": "the target groups of load balancer {}",
+    "target-group-attributes": "the attributes of target group {}",
+    "target-health": "the target health of {}",
+    "metrics": "the CloudWatch metrics of load balancer {}",
+    "network": "the network of {}",
+    "vpc": "the CIDR of {}",
+    "subnets": "the subnets of {}",
+    "route-tables": "the route tables of {}",
+    "network-acls": "the network ACLs of {}",
+    "instances": "the EC2 instances in {}",
+    "security-groups": "security group(s) {}",
+    "prefix-lists": "the entries of prefix list {}",
+    "sysctls": "the TCP keepalive settings in the pods of {}",
+}
+
+
+def unread_what(gap: Gap) -> str:
+    """What a gap left unread, as a person says it: ``configmaps in web``, ``the network
+    ACLs of vpc-1``."""
+    if gap.area.startswith("kubernetes:"):
+        return gap.resource  # already "configmaps in web"
+    return _UNREAD_WHAT.get(gap.area, f"{gap.area} of {{}}").format(gap.resource)
 
 
 def unread_parts(snapshot: Snapshot, findings: list[Finding]) -> list[Finding]:
@@ -108,7 +136,7 @@ def unread_parts(snapshot: Snapshot, findings: list[Finding]) -> list[Finding]:
                 NOT_READ,
                 Status.UNKNOWN,
                 Severity.INFO,
-                f"Could not read {gap.area.removeprefix('kubernetes:')} of {gap.resource}.",
+                f"Could not read {unread_what(gap)}.",
                 gap.resource,
                 (gap.reason,) + ((f"needs {gap.needs}",) if gap.needs else ()),
             )

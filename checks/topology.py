@@ -75,6 +75,15 @@ def lb_zones(snapshot: Snapshot, lb: LoadBalancer) -> LbZones:
     return LbZones({z: tuple(s) for z, s in by_zone.items()}, tuple(missing))
 
 
+def missing_subnets(snapshot: Snapshot, lb: LoadBalancer, missing: tuple[str, ...]) -> str:
+    """Why subnets of ``lb`` are not known: ``subnet(s) A, B could not be read: REASON``."""
+    named = f"subnet(s) {', '.join(missing)}"
+    gap = snapshot.gap("subnets", "network")
+    if gap is not None:
+        return f"{named} could not be read: {gap.reason}"
+    return f"{named} are not among the subnets AWS lists for {lb.vpc_id or 'its VPC'}"
+
+
 def subnet_label(subnet: Subnet) -> str:
     return f"{subnet.id} ({subnet.name})" if subnet.name else subnet.id
 
@@ -103,7 +112,14 @@ def instance_place(snapshot: Snapshot, instance_id: str, az_hint: str = "") -> P
         return Place(instance_id, instance.az, instance.subnet_id)
     if az_hint and az_hint != ALL_ZONES:
         return Place(instance_id, az_hint)
-    return Place(instance_id, "", why=f"instance {instance_id} is not in the snapshot")
+    unread = snapshot.gap("instances", "network")
+    if unread is not None:
+        return Place(
+            instance_id, "", why=f"instance {instance_id} could not be read: {unread.reason}"
+        )
+    return Place(
+        instance_id, "", why=f"instance {instance_id} was not found: AWS did not describe it"
+    )
 
 
 def node_place(snapshot: Snapshot, node_name: str) -> Place:
@@ -111,7 +127,13 @@ def node_place(snapshot: Snapshot, node_name: str) -> Place:
     label = f"node {node_name}"
     node = nodes_by_name(snapshot).get(node_name)
     if node is None:
-        return Place(label, "", why=f"Node {node_name} is not in the snapshot")
+        unread = snapshot.gap("kubernetes:nodes")
+        why = (
+            f"Node {node_name} could not be read: {unread.reason}"
+            if unread is not None
+            else f"Node {node_name} was not found in the cluster (it may have been removed)"
+        )
+        return Place(label, "", why=why)
     instance_id = kube.node_instance_id(node)
     instance = snapshot.instances.get(instance_id) if instance_id else None
     subnet_id = instance.subnet_id if instance is not None else ""

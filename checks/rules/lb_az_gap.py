@@ -94,16 +94,13 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
     resource = f"{lb.type} load balancer {lb.name}"
     zones = topology.lb_zones(snapshot, lb)
     if zones.missing:
-        gap = snapshot.gap("subnets", "network")
-        reason = gap.reason if gap else "they are not among the VPC's subnets in the snapshot"
         return Finding(
             CODE,
             Status.UNKNOWN,
             SEVERITY,
-            f"Could not tell the zones of {lb.name}: subnet(s) {', '.join(zones.missing)} "
-            "were not read.",
+            f"Could not tell the zones of {lb.name}.",
             resource,
-            (reason,),
+            (topology.missing_subnets(snapshot, lb, zones.missing),),
         )
     mode, places = _places(snapshot, lb)
     placed = [p for p in places if p.zone]

@@ -83,14 +83,13 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
     subnets = [s for group in zones.subnets_by_zone.values() for s in group]
     private = sorted((s for s in subnets if not s.public), key=lambda s: s.id)
     if zones.missing and not private:
-        gap = snapshot.gap("subnets", "network")
         return Finding(
             CODE,
             Status.UNKNOWN,
             SEVERITY,
             f"Could not read the route of subnet(s) {', '.join(zones.missing)} of {lb.name}.",
             resource,
-            (gap.reason if gap else "the subnets are not in the snapshot",),
+            (topology.missing_subnets(snapshot, lb, zones.missing),),
         )
     if not private:
         return Finding(

@@ -127,7 +127,9 @@ def _acl_label(acl: NetworkAcl | None) -> str:
 def _judge_flow(snapshot: Snapshot, flow: Flow, result: _Result) -> None:
     target, lb_subnet = flow.target, flow.lb_subnet
     if target.subnet is None:
-        result.missing.append(f"the subnet of {target.label} is not in the snapshot")
+        result.missing.append(
+            f"the subnet of {target.label} is not among the subnets AWS lists for the VPC"
+        )
         return
     where = f"{lb_subnet.id} ({lb_subnet.az}) -> {target.subnet.id} ({target.subnet.az})"
     if flow.same_subnet:
@@ -188,7 +190,9 @@ def _judge_proxy_flow(snapshot: Snapshot, flow: ProxyFlow, result: _Result) -> N
     node_subnet, pod_subnet = flow.node.subnet, flow.pod.subnet
     if node_subnet is None or pod_subnet is None:
         missing = flow.node if node_subnet is None else flow.pod
-        result.missing.append(f"the subnet of {missing.label} is not in the snapshot")
+        result.missing.append(
+            f"the subnet of {missing.label} is not among the subnets AWS lists for the VPC"
+        )
         return
     where = f"{node_subnet.id} ({node_subnet.az}) -> {pod_subnet.id} ({pod_subnet.az})"
     if node_subnet.id == pod_subnet.id:

@@ -180,14 +180,18 @@ def _judge_lb(snapshot: Snapshot, lb: LoadBalancer) -> Finding:
         )
     zones = topology.lb_zones(snapshot, lb)
     if zones.missing or not zones.zones:
-        gap = snapshot.gap("subnets", "network")
+        why = (
+            topology.missing_subnets(snapshot, lb, zones.missing)
+            if zones.missing
+            else f"{lb.name} lists no subnets"
+        )
         return Finding(
             CODE,
             Status.UNKNOWN,
             SEVERITY,
             f"Could not tell the zones of {lb.name}.",
             resource,
-            (gap.reason if gap else f"subnet(s) {', '.join(zones.missing)} were not read",),
+            (why,),
         )
 
     failing: list[str] = []

@@ -86,7 +86,8 @@ def _groups(
     absent = [i for i in ids if i not in snapshot.security_groups]
     if absent:
         result.missing.append(
-            f"security group(s) {', '.join(absent)} of {owner} not in the snapshot"
+            f"security group(s) {', '.join(absent)} of {owner} were not found: AWS did not "
+            "describe them"
         )
         return None
     return [snapshot.security_groups[i] for i in ids]
@@ -106,7 +107,7 @@ def _unevaluated(snapshot: Snapshot, coverage: SgCoverage, what: str, result: _R
         ]
         result.missing.append(
             f"{what} is admitted by no rule, unless prefix list(s) "
-            f"{', '.join(coverage.prefix_lists)} hold it; their entries are not in the snapshot"
+            f"{', '.join(coverage.prefix_lists)} hold it; their entries could not be read"
             + (f": {'; '.join(dict.fromkeys(why))}" if why else "")
         )
         return True

@@ -793,7 +793,7 @@ def test_service_account_selector_without_the_account_is_unknown() -> None:
     assert found == netpath.PodGroups(
         (),
         (),
-        "ServiceAccount web/web of pod web-1 is not in the snapshot, so whether "
+        "ServiceAccount web/web of pod web-1 was not found, so whether "
         "SecurityGroupPolicy db gives the pod its own security groups is unknown",
     )
 

@@ -236,7 +236,8 @@ def test_acl_named_by_a_subnet_but_missing_is_unknown() -> None:
         ("NACL_BLOCKS_EPHEMERAL", Status.UNKNOWN),
     ]
     assert only(findings, "NACL_BLOCKS_TRAFFIC").evidence == (
-        "network ACL acl-nodes of subnet-nodes-a is not in the snapshot",
+        "network ACL acl-nodes of subnet-nodes-a is not among the network ACLs AWS lists for the "
+        "VPC",
     )
 
 

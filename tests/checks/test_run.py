@@ -10,8 +10,8 @@ import pytest
 from checks.collect.snapshot import collect
 from checks.models import Finding, Severity, Status
 from checks.registry import Check, all_checks
-from checks.run import build_report, judge_all
-from checks.snapshot import Snapshot
+from checks.run import build_report, judge_all, unread_parts
+from checks.snapshot import Gap, Snapshot
 from sandbox.scenario import BUNDLED_DIR, load
 from sandbox.world import World
 
@@ -95,3 +95,20 @@ def test_parts_past_the_deadline_are_reported_and_the_report_stands(
     reached = next(f for f in report.findings if f.code == "IDLE_TIMEOUT_REACHED")
     assert reached.status is Status.UNKNOWN
     assert "deadline" in " ".join(reached.evidence)
+
+
+def test_parts_no_check_needs_are_named_in_plain_words() -> None:
+    snapshot = Snapshot("web", "frontend")
+    snapshot.gaps = [
+        Gap("kubernetes:configmaps", "configmaps in web", "refused configmaps", "RBAC"),
+        Gap("lb-tags", "a3f9c1", "refused tags"),
+        Gap("vpc", "vpc-1", "refused vpcs"),
+    ]
+
+    summaries = [f.summary for f in unread_parts(snapshot, [])]
+
+    assert summaries == [
+        "Could not read configmaps in web.",
+        "Could not read the tags of load balancer a3f9c1.",
+        "Could not read the CIDR of vpc-1.",
+    ]

@@ -167,7 +167,7 @@ def test_prefix_list_that_might_admit_is_unknown() -> None:
     assert finding.evidence == (
         "traffic and health check to pod web/web-1 (10.0.11.14) on i-0node on tcp 8000 from "
         "load balancer subnet 10.0.1.0/24 or group sg-alb is admitted by no rule, unless prefix "
-        "list(s) pl-0abc hold it; their entries are not in the snapshot",
+        "list(s) pl-0abc hold it; their entries could not be read",
     )
 
 
@@ -179,7 +179,8 @@ def test_group_missing_from_the_snapshot_is_unknown() -> None:
 
     assert finding.status is Status.UNKNOWN
     assert finding.evidence == (
-        "security group(s) sg-nodes of pod web/web-1 (10.0.11.14) on i-0node not in the snapshot",
+        "security group(s) sg-nodes of pod web/web-1 (10.0.11.14) on i-0node were not found: "
+        "AWS did not describe them",
     )
 
 
@@ -393,7 +394,7 @@ def test_unreadable_prefix_list_is_unknown_with_the_permission_needed() -> None:
     assert finding.evidence == (
         "traffic and health check to pod web/web-1 (10.0.11.14) on i-0node on tcp 8000 from "
         "load balancer subnet 10.0.1.0/24 or group sg-alb is admitted by no rule, unless prefix "
-        "list(s) pl-0lb hold it; their entries are not in the snapshot: AWS refused "
+        "list(s) pl-0lb hold it; their entries could not be read: AWS refused "
         "ec2:GetManagedPrefixListEntries (UnauthorizedOperation). (needs the IAM action "
         "`ec2:GetManagedPrefixListEntries`)",
     )
@@ -460,7 +461,7 @@ def test_policy_group_missing_from_the_snapshot_is_unknown() -> None:
     assert finding.status is Status.UNKNOWN
     assert finding.evidence == (
         "security group(s) sg-web-pods of pod web/web-1 (10.0.11.14) on i-0node (groups of "
-        "SecurityGroupPolicy web-db) not in the snapshot",
+        "SecurityGroupPolicy web-db) were not found: AWS did not describe them",
     )
 
 

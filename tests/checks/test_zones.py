@@ -425,7 +425,21 @@ def test_az_gap_unknown_when_the_node_is_missing() -> None:
     )
     finding = only(lb_az_gap.judge(snapshot))
     assert finding.status is Status.UNKNOWN
-    assert finding.evidence == ("Node n-gone is not in the snapshot",)
+    assert finding.evidence == (
+        "Node n-gone was not found in the cluster (it may have been removed)",
+    )
+
+
+def test_az_gap_says_why_nodes_could_not_be_read() -> None:
+    refused = "Kubernetes refused to list nodes: forbidden."
+    snapshot = world(
+        pods=[pod("a", "10.9.11.5", "n-a")],
+        load_balancers=[classic(("subnet-pub-a",), ())],
+        gaps=[Gap("kubernetes:nodes", "nodes", refused, "RBAC verb `list` on `nodes`")],
+    )
+    finding = only(lb_az_gap.judge(snapshot))
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence == (f"Node n-a could not be read: {refused}",)
 
 
 def test_az_gap_places_a_node_without_labels_by_its_instance() -> None:
@@ -452,7 +466,22 @@ def test_az_gap_unknown_when_lb_subnets_were_not_read() -> None:
     )
     finding = only(lb_az_gap.judge(snapshot))
     assert finding.status is Status.UNKNOWN
-    assert finding.evidence == ("ec2:DescribeSubnets denied",)
+    assert finding.evidence == (
+        "subnet(s) subnet-pub-a could not be read: ec2:DescribeSubnets denied",
+    )
+
+
+def test_az_gap_unknown_names_subnets_aws_did_not_list() -> None:
+    snapshot = world(
+        pods=[pod("a", "10.9.11.5", "n-a")],
+        load_balancers=[classic(("subnet-gone",), ())],
+    )
+    finding = only(lb_az_gap.judge(snapshot))
+    assert finding.status is Status.UNKNOWN
+    assert finding.summary == "Could not tell the zones of clb."
+    assert finding.evidence == (
+        "subnet(s) subnet-gone are not among the subnets AWS lists for vpc-1",
+    )
 
 
 ROUTES_REFUSED = Gap(
@@ -536,7 +565,9 @@ def test_subnet_publicity_unknown_when_subnets_were_not_read() -> None:
     )
     finding = only(lb_subnet_not_public.judge(snapshot))
     assert finding.status is Status.UNKNOWN
-    assert finding.evidence == ("ec2:DescribeRouteTables denied",)
+    assert finding.evidence == (
+        "subnet(s) subnet-pub-a could not be read: ec2:DescribeRouteTables denied",
+    )
 
 
 def test_subnet_publicity_unknown_when_only_the_route_tables_were_not_read() -> None:
@@ -658,6 +689,7 @@ def test_unplaced_healthy_target_makes_an_empty_zone_unknown() -> None:
     ]
     finding = only(no_healthy_target_in_az.judge(snapshot))
     assert finding.status is Status.UNKNOWN
-    assert "could not place healthy target i-z: instance i-z is not in the snapshot" in (
-        finding.evidence
+    assert (
+        "could not place healthy target i-z: instance i-z was not found: AWS did not describe it"
+        in (finding.evidence)
     )
