@@ -4,6 +4,7 @@ which load balancers serve it), then AWS and the in-pod reads in parallel."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -133,10 +134,17 @@ def collect(
     step("keep-alive", "running")
     step("network", "running")
     deadline = started + connection.deadline_s
+    # Each worker notes its gaps in a list of its own, taken only when it finishes in time:
+    # one still running after the deadline must not change the report being written.
+    network_gaps: list[Gap] = []
+    metrics_gaps: dict[str, list[Gap]] = {lb.name: [] for lb in lbs}
+    stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collect")
-    network_f = pool.submit(fetch_network, call, lbs[0].vpc_id, instance_ids, sg_ids, gaps)
-    metrics_f = {lb.name: pool.submit(fetch_metrics, call, lb, window_s, gaps) for lb in lbs}
-    sysctl_f = pool.submit(read_all, api, facts.pods, node_names, connection)
+    network_f = pool.submit(fetch_network, call, lbs[0].vpc_id, instance_ids, sg_ids, network_gaps)
+    metrics_f = {
+        lb.name: pool.submit(fetch_metrics, call, lb, window_s, metrics_gaps[lb.name]) for lb in lbs
+    }
+    sysctl_f = pool.submit(read_all, api, facts.pods, node_names, connection, stop)
 
     def late(area: str, resource: str) -> Gap:
         logger.warning("%s for %s did not finish before the report's deadline", area, resource)
@@ -150,6 +158,7 @@ def collect(
     for lb_name, future in metrics_f.items():
         try:
             metrics[lb_name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            gaps.extend(metrics_gaps[lb_name])
         except FutureTimeout:
             gaps.append(late("metrics", lb_name))
     step("metrics", "done")
@@ -165,12 +174,15 @@ def collect(
     network = None
     try:
         network = network_f.result(timeout=max(0.0, deadline - time.monotonic()))
+        gaps.extend(network_gaps)
     except FutureTimeout:
         gaps.append(late("network", lbs[0].vpc_id))
     except (AccessError, BackendError) as err:
         gaps.append(Gap(area="network", resource=lbs[0].vpc_id, reason=str(err)))
     step("network", "done")
-    # What is still running finishes in the background; the report does not wait for it.
+    # What is still running finishes in the background; the report does not wait for it,
+    # and the pod and node reads give up at their next call, quietly.
+    stop.set()
     pool.shutdown(wait=False, cancel_futures=True)
 
     snapshot = Snapshot(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,10 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
+from urllib3.exceptions import HTTPError
 
 from checks import kube
+from checks.collect import late
 from checks.collect.settings import Connection
 from checks.snapshot import KubeObject, Sysctls
 
@@ -32,6 +35,7 @@ KEEPALIVE_KEYS = (
     "net.ipv4.tcp_keepalive_probes",
 )
 _POD_START_TIMEOUT_S = 30.0
+GAVE_UP = "not read: the report stopped waiting at its deadline"
 
 
 def _parse(output: str) -> dict[str, int]:
@@ -146,6 +150,8 @@ def _exec(
 def read_pod(core: k8s.CoreV1Api, pod: KubeObject) -> Sysctls:
     namespace, name = kube.namespace(pod), kube.name(pod)
     subject = f"{namespace}/{name}"
+    if late.stopped():
+        return Sysctls(subject=subject, values={}, error=GAVE_UP)
     # Containers of a pod share its network namespace: the first one answers for all.
     first = next(iter(kube.containers(pod)), {})
     container = str(first.get("name", ""))
@@ -155,6 +161,8 @@ def read_pod(core: k8s.CoreV1Api, pod: KubeObject) -> Sysctls:
         # Images without sysctl often still have cat.
         cat_values: dict[str, int] = {}
         for key in KEEPALIVE_KEYS:
+            if late.stopped():
+                break
             path = "/proc/sys/" + key.replace(".", "/")
             cat_out, cat_error = _exec(core, namespace, name, container, ["cat", path])
             if cat_error:
@@ -201,6 +209,8 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
     namespace = connection.probe_namespace
     body = _probe_pod(node, namespace, connection.probe_image)
     name = body["metadata"]["name"]
+    if late.stopped():
+        return Sysctls(subject=subject, values={}, error=GAVE_UP)
     try:
         core.create_namespaced_pod(namespace, body)  # type: ignore[arg-type]
     except ApiException as exc:
@@ -209,9 +219,14 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
         )
         need = f"RBAC `create` on `pods` in namespace {namespace}"
         return Sysctls(subject=subject, values={}, error=f"could not start a reading pod ({need})")
+    except (HTTPError, OSError) as exc:
+        logger.info("kubernetes create pod %s/%s -> %s", namespace, name, exc)
+        return Sysctls(subject=subject, values={}, error="could not reach the Kubernetes API")
     try:
         deadline = time.monotonic() + _POD_START_TIMEOUT_S
         while True:
+            if late.stopped():
+                return Sysctls(subject=subject, values={}, error=GAVE_UP)
             try:
                 pod = core.read_namespaced_pod(name, namespace)
             except ApiException as exc:
@@ -221,6 +236,11 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
                     values={},
                     error=f"could not watch the reading pod start (HTTP {exc.status}; {need})",
                 )
+            except (HTTPError, OSError) as exc:
+                logger.info("kubernetes get pod %s/%s -> %s", namespace, name, exc)
+                return Sysctls(
+                    subject=subject, values={}, error="could not reach the Kubernetes API"
+                )
             if pod.status and pod.status.phase == "Running":
                 break
             if time.monotonic() > deadline:
@@ -229,23 +249,38 @@ def read_node(core: k8s.CoreV1Api, node: str, connection: Connection) -> Sysctls
         read = read_pod(core, body)
         return Sysctls(subject=subject, values=read.values, error=read.error)
     finally:
-        try:
-            core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
-        except ApiException as exc:
-            logger.warning(
-                "could not delete reading pod %s/%s: HTTP %s", namespace, name, exc.status
-            )
+        # Deleted even when the report stopped waiting: a live cluster would keep it.
+        _delete_reading_pod(core, name, namespace)
+
+
+def _delete_reading_pod(core: k8s.CoreV1Api, name: str, namespace: str) -> None:
+    try:
+        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+    except (ApiException, HTTPError, OSError) as exc:
+        why = f"HTTP {exc.status}" if isinstance(exc, ApiException) else str(exc)
+        # Late, the API may be gone (the sandbox stops with the report): nothing to tell.
+        log = logger.debug if late.stopped() else logger.warning
+        log("could not delete reading pod %s/%s: %s", namespace, name, why)
 
 
 def read_all(
-    api: k8s.ApiClient, pods: list[KubeObject], nodes: list[str], connection: Connection
+    api: k8s.ApiClient,
+    pods: list[KubeObject],
+    nodes: list[str],
+    connection: Connection,
+    stop: threading.Event | None = None,
 ) -> dict[str, Sysctls]:
+    """Every ready pod's and node's settings; once ``stop`` is set (the report stopped
+    waiting), the reads still running give up at their next call, quietly."""
     core = k8s.CoreV1Api(api)
+    stop = stop or threading.Event()
     results: dict[str, Sysctls] = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        pod_futures = [pool.submit(read_pod, core, p) for p in pods if kube.pod_ready(p)]
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sysctls") as pool:
+        pod_futures = [
+            pool.submit(late.run_until, stop, read_pod, core, p) for p in pods if kube.pod_ready(p)
+        ]
         node_futures = (
-            [pool.submit(read_node, core, n, connection) for n in nodes]
+            [pool.submit(late.run_until, stop, read_node, core, n, connection) for n in nodes]
             if connection.read_nodes
             else []
         )

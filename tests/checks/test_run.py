@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -11,7 +14,8 @@ from checks.collect.snapshot import collect
 from checks.models import Finding, Severity, Status
 from checks.registry import Check, all_checks
 from checks.run import build_report, judge_all, unread_parts
-from checks.snapshot import Gap, Snapshot
+from checks.snapshot import Gap, LoadBalancer, Snapshot
+from sandbox.kube_server import KubeApiServer
 from sandbox.scenario import BUNDLED_DIR, load
 from sandbox.world import World
 
@@ -95,6 +99,52 @@ def test_parts_past_the_deadline_are_reported_and_the_report_stands(
     reached = next(f for f in report.findings if f.code == "IDLE_TIMEOUT_REACHED")
     assert reached.status is Status.UNKNOWN
     assert "deadline" in " ".join(reached.evidence)
+
+
+def test_work_still_running_at_the_deadline_ends_quietly_and_leaves_the_report_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import checks.collect.snapshot as collecting
+
+    real_run_exec = KubeApiServer._run_exec
+    real_read_all = collecting.read_all
+    late_workers: list[threading.Thread] = []
+    metrics_released = threading.Event()
+
+    def slow_node_exec(self: KubeApiServer, pod: dict[str, Any], command: list[str]) -> object:
+        if pod["spec"].get("hostNetwork"):  # the short-lived pods that read a node
+            time.sleep(1.2)
+        return real_run_exec(self, pod, command)
+
+    def watched_read_all(*args: Any, **kwargs: Any) -> Any:
+        late_workers.append(threading.current_thread())
+        return real_read_all(*args, **kwargs)
+
+    def metrics_failing_late(call: object, lb: LoadBalancer, window_s: int, gaps: list[Gap]) -> Any:
+        late_workers.append(threading.current_thread())
+        metrics_released.wait(timeout=10)
+        gaps.append(Gap("metrics", lb.name, "failed after the report was written"))
+        return {}
+
+    monkeypatch.setattr(KubeApiServer, "_run_exec", slow_node_exec)
+    monkeypatch.setattr(collecting, "read_all", watched_read_all)
+    monkeypatch.setattr(collecting, "fetch_metrics", metrics_failing_late)
+    caplog.set_level(logging.WARNING)
+    with World(load(BUNDLED_DIR / "s2-clb-nginx-keepalive-30s.yaml")) as world:
+        assert world.connection is not None
+        hurried = dataclasses.replace(world.connection, deadline_s=1.0)
+        snapshot = collect("web", "frontend", hurried)
+        caplog.clear()  # what the collector says about the deadline comes before the report
+    reported = list(snapshot.gaps)
+    # The sandbox is gone, as after a report: what still runs must end without a word.
+    metrics_released.set()
+    for worker in late_workers:
+        worker.join(timeout=30)
+
+    assert {g.area for g in reported if "deadline" in g.reason} >= {"metrics", "sysctls"}
+    assert not any(worker.is_alive() for worker in late_workers)
+    assert [f"{r.name}: {r.getMessage()}" for r in caplog.records] == []
+    assert snapshot.gaps == reported
 
 
 def test_parts_no_check_needs_are_named_in_plain_words() -> None:
