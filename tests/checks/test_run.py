@@ -108,7 +108,10 @@ def test_work_still_running_at_the_deadline_ends_quietly_and_leaves_the_report_a
 
     real_run_exec = KubeApiServer._run_exec
     real_read_all = collecting.read_all
-    late_workers: list[threading.Thread] = []
+    # Late work is counted in and out: the threads that run it may be pool threads that
+    # live on, so what must end is the work, not the threads.
+    running = threading.Semaphore(0)
+    started = []
     metrics_released = threading.Event()
 
     def slow_node_exec(self: KubeApiServer, pod: dict[str, Any], command: list[str]) -> object:
@@ -117,14 +120,20 @@ def test_work_still_running_at_the_deadline_ends_quietly_and_leaves_the_report_a
         return real_run_exec(self, pod, command)
 
     def watched_read_all(*args: Any, **kwargs: Any) -> Any:
-        late_workers.append(threading.current_thread())
-        return real_read_all(*args, **kwargs)
+        started.append(True)
+        try:
+            return real_read_all(*args, **kwargs)
+        finally:
+            running.release()
 
     def metrics_failing_late(call: object, lb: LoadBalancer, window_s: int, gaps: list[Gap]) -> Any:
-        late_workers.append(threading.current_thread())
-        metrics_released.wait(timeout=10)
-        gaps.append(Gap("metrics", lb.name, "failed after the report was written"))
-        return {}
+        started.append(True)
+        try:
+            metrics_released.wait(timeout=10)
+            gaps.append(Gap("metrics", lb.name, "failed after the report was written"))
+            return {}
+        finally:
+            running.release()
 
     monkeypatch.setattr(KubeApiServer, "_run_exec", slow_node_exec)
     monkeypatch.setattr(collecting, "read_all", watched_read_all)
@@ -138,11 +147,10 @@ def test_work_still_running_at_the_deadline_ends_quietly_and_leaves_the_report_a
     reported = list(snapshot.gaps)
     # The sandbox is gone, as after a report: what still runs must end without a word.
     metrics_released.set()
-    for worker in late_workers:
-        worker.join(timeout=30)
+    ended = [running.acquire(timeout=30) for _ in started]
 
     assert {g.area for g in reported if "deadline" in g.reason} >= {"metrics", "sysctls"}
-    assert not any(worker.is_alive() for worker in late_workers)
+    assert started and all(ended)
     assert [f"{r.name}: {r.getMessage()}" for r in caplog.records] == []
     assert snapshot.gaps == reported
 

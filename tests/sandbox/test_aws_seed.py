@@ -85,7 +85,7 @@ def test_every_scenario_seeds_all_its_resources(aws: LocalAws, path: Path) -> No
     assert set(out.instance_ips) == set(out.instance_ids.values())
     assert set(out.network_acl_ids) == set(data.get("network_acls") or {})
     assert set(out.lb_dns_names) == set(data.get("load_balancers") or {})
-    ec2 = _client(aws, "ec2")
+    ec2 = _client(aws, "ec2", str(data.get("region") or "us-east-1"))
     described = ec2.describe_instances(InstanceIds=list(out.instance_ids.values()))
     ips = {
         i["InstanceId"]: i["PrivateIpAddress"]
