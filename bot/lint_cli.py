@@ -2,8 +2,10 @@
 
 Reads files, folders (``*.yaml``, ``*.yml``, ``*.json``, recursively) and ``-`` for stdin;
 multi-document YAML, ``kubectl get -o yaml`` Lists, ``helm template`` output and scenario
-files. Every object keeps the line it starts on, so each finding points at its file and
-line. Exit 0 when clean, 1 with findings, 2 when an input cannot be read (see
+files. Only regular files are opened (a named pipe or a device is refused unread), and no
+input is read beyond :data:`MAX_INPUT_BYTES`; stdin is decoded as strictly as a file. Every
+object keeps the line it starts on, so each finding points at its file and line. Exit 0
+when clean, 1 with findings, 2 when an input cannot be read (see
 :func:`checks.lint.read_yaml` for what YAML is refused), holds an object the API server
 would reject, or holds no Kubernetes object at all (a mistyped path in CI must not pass).
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,15 @@ logger = logging.getLogger(__name__)
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+# More than any manifest folder needs; /dev/zero piped in stops here, not at the memory's end.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "named pipe"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "folder"),
+)
 
 
 class UnreadableInput(Exception):
@@ -121,6 +134,12 @@ def files_of(raw: str) -> list[Path | str]:
     """The files one argument names: a folder's, recursively in sorted order; ``-`` as is."""
     if raw == STDIN:
         return [STDIN]
+    if not raw.strip():
+        # Path("") is the current folder: an empty CI variable must not lint whatever is there.
+        raise UnreadableInput(
+            "an empty path was given; name a file or a folder (. for the current one), "
+            "or - to read standard input"
+        )
     path = Path(raw)
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
@@ -132,18 +151,75 @@ def gather(paths: list[str]) -> list[Path | str]:
     return [item for raw in paths for item in files_of(raw)]
 
 
-def _read_text(item: Path | str, stdin: TextIO) -> str:
+def _not_utf8(source: str, exc: UnicodeDecodeError) -> UnreadableInput:
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return UnreadableInput(
+        f"{source}: cannot read (not UTF-8 text: byte 0x{byte} at offset {exc.start}); "
+        "save it as UTF-8"
+    )
+
+
+def _stdin_bytes(stdin: TextIO) -> bytes:
+    """What standard input holds, as bytes: undecoded from the binary buffer when there is
+    one, so that a byte that is not UTF-8 is reported like one in a file."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is not None:
+        data: bytes = binary.read(MAX_INPUT_BYTES + 1)
+        return data
+    text = stdin.read(MAX_INPUT_BYTES + 1)
+    # A text stream carries the bytes it could not decode as lone surrogates (Python's
+    # surrogateescape): turned back into those bytes, they fail to decode below.
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _file_bytes(path: Path, source: str) -> bytes:
+    """The bytes of a regular file; anything else is refused before a byte is read (a named
+    pipe would block, a device never end)."""
+    # Non-blocking, so that opening a named pipe nobody writes to returns at once.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            kind = next(
+                (name for test, name in _SPECIAL_FILES if test(status.st_mode)), "special file"
+            )
+            raise UnreadableInput(
+                f"{source}: cannot read (a {kind}, not a regular file); give manifest files "
+                "or folders, or - to read standard input"
+            )
+        if status.st_size > MAX_INPUT_BYTES:
+            raise _too_large(source)
+        data: bytes = handle.read(MAX_INPUT_BYTES + 1)
+        return data
+
+
+def _too_large(source: str) -> UnreadableInput:
+    return UnreadableInput(
+        f"{source}: cannot read (larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB); "
+        "split the manifests into smaller files"
+    )
+
+
+def _read_text(item: Path | str, stdin: TextIO | None) -> str:
     source = "<stdin>" if item == STDIN else str(item)
     try:
-        return stdin.read() if item == STDIN else Path(item).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        byte = exc.object[exc.start : exc.start + 1].hex()
-        raise UnreadableInput(
-            f"{source}: cannot read (not UTF-8 text: byte 0x{byte} at offset {exc.start}); "
-            "save it as UTF-8"
-        ) from exc
+        if item != STDIN:
+            data = _file_bytes(Path(item), source)
+        elif stdin is None:
+            raise UnreadableInput(f"{source}: cannot read (standard input is closed)")
+        else:
+            data = _stdin_bytes(stdin)
     except OSError as exc:
         raise UnreadableInput(f"{source}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise _too_large(source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(source, exc) from exc
 
 
 @dataclass
@@ -156,13 +232,17 @@ class Inputs:
     lines: dict[int, int]
 
 
-def read_inputs(paths: list[str], stdin: TextIO) -> Inputs:
+def read_inputs(paths: list[str], stdin: TextIO | None) -> Inputs:
     docs: list[Document] = []
     scenarios: list[list[Document]] = []
     errors: list[str] = []
     lines: dict[int, int] = {}
     for raw in paths:
-        files = files_of(raw)
+        try:
+            files = files_of(raw)
+        except UnreadableInput as exc:
+            errors.append(str(exc))
+            continue
         found = failed = 0
         for item in files:
             try:
@@ -190,7 +270,7 @@ def read_inputs(paths: list[str], stdin: TextIO) -> Inputs:
     return Inputs([docs, *scenarios], errors, lines)
 
 
-def read_all(paths: list[str], stdin: TextIO) -> tuple[list[list[Document]], list[str]]:
+def read_all(paths: list[str], stdin: TextIO | None) -> tuple[list[list[Document]], list[str]]:
     """The worlds to judge and the inputs that could not be used (see :class:`Inputs`)."""
     inputs = read_inputs(paths, stdin)
     return inputs.worlds, inputs.errors

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -355,3 +357,92 @@ def test_huge_annotation_value_is_echoed_cut_short(tmp_path: Path) -> None:
     assert len(out) < 5_000
     assert "'" + "x" * 200 + "\u2026'" in out
     assert "x" * 201 not in out
+
+
+# ---- reading inputs: only regular files and standard input, in bounded size -------------
+
+
+def _latin1_manifest() -> bytes:
+    return b"apiVersion: v1\nkind: Service\nmetadata: {name: w\xe9b}\n"
+
+
+def test_stdin_that_is_not_utf8_says_so_like_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(_latin1_manifest())
+    reason = "cannot read (not UTF-8 text: byte 0xe9 at offset 47); save it as UTF-8"
+    # As sys.stdin is: a text stream over the bytes, decoding with surrogateescape.
+    stdin = io.TextIOWrapper(
+        io.BytesIO(_latin1_manifest()), encoding="utf-8", errors="surrogateescape"
+    )
+    out = io.StringIO()
+    assert lint_cli.run(["-", str(path)], "json", stdin=stdin, stdout=out) == 2
+    assert json.loads(out.getvalue())["errors"] == [f"<stdin>: {reason}", f"{path}: {reason}"]
+    # A text stream without a binary buffer carries the byte as a lone surrogate.
+    code, text = run(["-"], stdin=_latin1_manifest().decode("utf-8", "surrogateescape"))
+    assert code == 2
+    assert f"error: <stdin>: {reason}\n" in text
+
+
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    fifo = tmp_path / "manifests.yaml"
+    os.mkfifo(fifo)
+    results: list[tuple[int, str]] = []
+    reader = threading.Thread(target=lambda: results.append(run([str(fifo)])), daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():
+        with open(fifo, "w"):  # let the blocked reader go before failing
+            pass
+        pytest.fail("lint waited for a writer on a named pipe")
+    ((code, out),) = results
+    assert code == 2
+    assert f"error: {fifo}: cannot read (a named pipe, not a regular file); give manifest" in out
+
+
+def test_device_is_refused_before_reading_it() -> None:
+    # /dev/null, not /dev/zero: read to its end, it ends (/dev/zero would fill the memory).
+    if not Path("/dev/null").is_char_device():
+        pytest.skip("no /dev/null here")
+    code, out = run(["/dev/null"])
+    assert code == 2
+    assert "error: /dev/null: cannot read (a character device, not a regular file)" in out
+
+
+def test_input_larger_than_the_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lint_cli, "MAX_INPUT_BYTES", 1024 * 1024)
+    path = tmp_path / "big.yaml"
+    text = "# padding\n" * 110_000 + (FIXTURES / "alb-game-ingress.yaml").read_text()
+    path.write_text(text)
+    stdin = io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8")
+    out = io.StringIO()
+    assert lint_cli.run(["-", str(path)], "json", stdin=stdin, stdout=out) == 2
+    assert json.loads(out.getvalue())["errors"] == [
+        f"{where}: cannot read (larger than 1 MiB); split the manifests into smaller files"
+        for where in ("<stdin>", str(path))
+    ]
+
+
+def test_empty_path_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(SCENARIOS / "c05-alb-unknown-annotation.yaml", tmp_path / "ingress.yaml")
+    monkeypatch.chdir(tmp_path)
+    code, out = run([""], "json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["findings"] == []
+    assert data["errors"] == [
+        "an empty path was given; name a file or a folder (. for the current one), "
+        "or - to read standard input"
+    ]
+
+
+def test_closed_stdin_is_an_unreadable_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", None)
+    out = io.StringIO()
+    assert lint_cli.run(["-"], "text", stdout=out) == 2
+    assert "error: <stdin>: cannot read (standard input is closed)" in out.getvalue()
