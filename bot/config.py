@@ -45,6 +45,7 @@ import yaml
 
 from bot.apply_policy import GROUP_ID, USER_ID, ApplyPolicy
 from bot.commands import invalid_cluster, invalid_name
+from checks import numbers
 from checks.collect.settings import Connection
 from checks.errors import InputError
 
@@ -331,7 +332,7 @@ def load_config(path: str | Path) -> BotConfig:
             f"Save it as UTF-8, or point {CONFIG_ENV} at the YAML configuration file.",
         ) from exc
     try:
-        data = yaml.safe_load(text)
+        data = numbers.load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"The configuration file {path} is not valid YAML: {exc}.",

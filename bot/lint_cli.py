@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from checks import numbers
 from checks.lint import (
     MAX_DEPTH,
     Document,
@@ -80,9 +81,12 @@ def parse_json(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
         "no Kubernetes object needs that many)"
     )
     try:
-        obj = json.loads(text)
+        obj = numbers.loads_json(text)
     except RecursionError as exc:
         raise UnreadableInput(too_deep) from exc
+    except numbers.NumberTooLong as exc:
+        line = text.count("\n", 0, max(text.find(exc.written), 0)) + 1
+        raise UnreadableInput(f"{source}:{line}: {exc}; check the value") from exc
     except ValueError as exc:
         line = getattr(exc, "lineno", 0)
         raise UnreadableInput(f"{source}:{line}: not valid JSON ({exc})") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks import kube
+from checks import kube, numbers
 from checks.snapshot import KubeObject, LoadBalancer
 
 CLB_IDLE_TIMEOUT = "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"
@@ -68,7 +68,7 @@ def asked_idle_timeouts(lb: LoadBalancer, objects: list[KubeObject]) -> list[Idl
 
 def _int(raw: str) -> int | None:
     text = raw.strip().strip('"').strip("'")
-    return int(text) if text.isdigit() else None
+    return numbers.whole(text)
 
 
 def served_objects(

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks import kube
+from checks import kube, numbers
 from checks.models import Rung
 from checks.rules.app_keepalive import (
     AWS_DEFAULT_IDLE_TIMEOUT_S,
@@ -177,8 +177,9 @@ class NginxValue:
 
 def _parsed(raw: str, where: str) -> NginxValue:
     text = raw.strip()
-    if text.isdigit():
-        return NginxValue(float(text), where)
+    seconds = numbers.whole(text)
+    if seconds is not None:
+        return NginxValue(float(seconds), where)
     # Limitation: ingress-nginx takes these as whole seconds; other forms are not resolved.
     return NginxValue(None, f"{where}: {text!r} is not a whole number of seconds")
 

@@ -12,7 +12,8 @@ Before that, every object's fields are held against the types Kubernetes require
 the checks read them (:data:`SHAPES`): an object the API server would reject is not judged
 but reported in an invalid note, and annotations that are not a mapping of strings are
 ANNOTATION_MALFORMED findings. :func:`read_yaml` refuses, before building anything, YAML
-that would exhaust memory or the stack (alias bombs, deep nesting).
+that would exhaust memory or the stack (alias bombs, deep nesting), and numbers too long to
+convert (see :mod:`checks.numbers`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from checks import kube
+from checks import kube, numbers
 from checks.annotations import roles
 from checks.annotations.kb import format_version, knowledge_base
 from checks.annotations_idle import (
@@ -1069,6 +1070,9 @@ def _lines_of(root: yaml.Node, obj: Any, lines: dict[int, int]) -> None:
 
 
 def _refusal(exc: yaml.YAMLError, text: str) -> YamlRefused:
+    if isinstance(exc, numbers.YamlNumberTooLong):
+        mark = exc.problem_mark
+        return YamlRefused(mark.line + 1 if mark else 0, f"{exc.problem}; check the value")
     if isinstance(exc, yaml.reader.ReaderError):
         # The reader counts characters; a person looks for a line.
         position = exc.position if isinstance(exc.position, int) else 0
@@ -1088,14 +1092,14 @@ def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
     """Each document of ``text``, with the start line of each of its mappings (by the
     mapping's ``id``). Raises :class:`YamlRefused` for anything that cannot be used."""
     documents: list[tuple[Any, dict[int, int]]] = []
-    loader: yaml.SafeLoader | None = None
+    loader: numbers.BoundedLoader | None = None
     try:
         try:
             _screen_yaml(text)
         except yaml.YAMLError:
             # Not valid YAML: the pass below says where, in the words users see everywhere.
             logger.debug("screening stopped at a syntax error; composing reports it")
-        loader = yaml.SafeLoader(text)
+        loader = numbers.BoundedLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from checks import kube
+from checks import kube, numbers
 from checks.snapshot import (
     AclEntry,
     Instance,
@@ -892,7 +892,7 @@ def _plan_load_balancer(snapshot: Snapshot, lb: LoadBalancer, plan: Plan, flows:
                 f"from the load balancer's subnets"
             )
         raw_hc = tg.health_check.port
-        health_port = int(raw_hc) if raw_hc.isdigit() else None
+        health_port = numbers.whole(raw_hc)
         for registered in tg.targets:
             if registered.state == "unused":
                 continue
@@ -925,21 +925,26 @@ def _node_port_backends(
         if spec.get("externalTrafficPolicy", "Cluster") != "Cluster":
             continue
         for port in spec.get("ports") or []:
-            if isinstance(port, dict) and str(port.get("nodePort", "")).isdigit():
+            if not isinstance(port, dict):
+                continue
+            node_port = numbers.whole(str(port.get("nodePort", "")))
+            if node_port is not None:
                 protocol = protocol_number(str(port.get("protocol") or "TCP"))
-                found[(int(port["nodePort"]), protocol)] = (service, port, pods)
+                found[(node_port, protocol)] = (service, port, pods)
     return found
 
 
 def _target_port(service_port: Mapping[str, Any], pod: KubeObject) -> int | None:
     """The pod's port a Service port forwards to; a named targetPort is looked up in the pod."""
     raw = service_port.get("targetPort", service_port.get("port"))
-    if str(raw).isdigit():
-        return int(str(raw))
+    number = numbers.whole(str(raw))
+    if number is not None:
+        return number
     for container in kube.containers(pod):
         for port in container.get("ports") or []:
-            if port.get("name") == raw and str(port.get("containerPort", "")).isdigit():
-                return int(port["containerPort"])
+            number = numbers.whole(str(port.get("containerPort", "")))
+            if port.get("name") == raw and number is not None:
+                return number
     return None
 
 

@@ -15,6 +15,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checks import numbers
+
 KubeObject = dict[str, Any]
 LbType = Literal["classic", "application", "network"]
 
@@ -204,7 +206,7 @@ class LoadBalancer:
                 None,
             )
         # A value AWS would never hold (a hand-written scenario, say) reads as unknown.
-        return int(raw) if raw is not None and str(raw).strip().isdigit() else None
+        return numbers.whole(str(raw).strip()) if raw is not None else None
 
     @property
     def managed_by_lb_controller(self) -> bool:

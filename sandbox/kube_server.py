@@ -38,6 +38,8 @@ from typing import Any
 import yaml
 from aiohttp import WSCloseCode, web
 
+from checks import numbers
+
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -1042,8 +1044,10 @@ def _resolve_ports(service_ports: list[Obj], pod: Obj) -> list[Obj]:
     resolved = []
     for port in service_ports:
         target = port.get("targetPort", port.get("port"))
-        if isinstance(target, int) or str(target).isdigit():
-            number = int(str(target))
+        if isinstance(target, int) and not isinstance(target, bool):
+            number = target
+        elif (digits := numbers.whole(str(target))) is not None:
+            number = digits
         elif str(target) in named:
             number = named[str(target)]
         else:

@@ -17,8 +17,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from checks import numbers
 from checks.errors import ScenarioError
-from checks.lint import YamlRefused, annotation_problems, label, read_yaml, shape_problems, shown
+from checks.lint import (
+    YamlRefused,
+    annotation_problems,
+    cap,
+    label,
+    read_yaml,
+    shape_problems,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +198,8 @@ def _as_int(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        return numbers.whole(value.strip(), signed=True)
     return None
 
 
@@ -255,14 +264,17 @@ def _check_rule(rule: object, where: str, holder: object, known: _Names, p: _Pro
         )
         return
     protocol = str(rule.get("protocol", "all")).lower()
-    if protocol not in RULE_PROTOCOLS and not (protocol.isdigit() and int(protocol) <= 255):
+    number = numbers.whole(protocol)
+    if protocol not in RULE_PROTOCOLS and not (number is not None and number <= 255):
         p.add(rule, f"{where}.protocol is {shown(rule.get('protocol'))}; use tcp, udp, icmp or all")
     if rule.get("ports") is not None:
         ports = _port_range(rule["ports"])
         if ports is None:
             p.add(rule, f"{where}.ports is {shown(rule['ports'])}, not a port or a range A-B")
         elif not 0 <= ports[0] <= ports[1] <= 65535:
-            p.add(rule, f"{where}.ports is {rule['ports']}: ports run 0-65535, low to high")
+            p.add(
+                rule, f"{where}.ports is {cap(str(rule['ports']))}: ports run 0-65535, low to high"
+            )
     for key in ("from", "to", "cidr"):
         if key not in rule:
             continue

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from checks import kube
+from checks import kube, numbers
 from checks.annotations import roles
 from checks.annotations.kb import (
     ALB_PREFIX,
@@ -68,8 +68,8 @@ ALB_EQUIVALENT = {
     "aws-load-balancer-target-group-attributes": "target-group-attributes",
     "aws-load-balancer-target-node-labels": "target-node-labels",
 }
-_LISTENER_SUFFIX = re.compile(r"^(TCP|UDP|TCP_UDP|TLS|HTTP|HTTPS|QUIC|TCP_QUIC)-(\d+)$")
-_SECONDS = re.compile(r"^\s*['\"]?\s*(\d+)\s*s?\s*['\"]?\s*$")
+_LISTENER_SUFFIX = re.compile(r"(TCP|UDP|TCP_UDP|TLS|HTTP|HTTPS|QUIC|TCP_QUIC)-([0-9]+)")
+_SECONDS = re.compile(r"\s*['\"]?\s*([0-9]+)\s*s?\s*['\"]?\s*")
 
 
 @dataclass(frozen=True)
@@ -680,7 +680,7 @@ def _judge_attributes(
 
 def _listener_port(ctx: Context, key: str, value: str) -> list[Issue]:
     suffix = key[len(NLB_LISTENER_ATTRIBUTES_PREFIX) :]
-    match = _LISTENER_SUFFIX.match(suffix)
+    match = _LISTENER_SUFFIX.fullmatch(suffix)
     ref = kube.ref(ctx.obj)
     if match is None:
         return [
@@ -696,8 +696,12 @@ def _listener_port(ctx: Context, key: str, value: str) -> list[Issue]:
                 reason="the listener is not named PROTOCOL-PORT",
             )
         ]
-    protocol, port = match.group(1), int(match.group(2))
-    ports = {int(str(p["port"])) for p in ctx.service_ports if str(p.get("port", "")).isdigit()}
+    protocol, port = match.group(1), numbers.whole(match.group(2)) or 0
+    ports = {
+        number
+        for p in ctx.service_ports
+        if (number := numbers.whole(str(p.get("port", "")))) is not None
+    }
     if ports and port not in ports:
         return [
             Issue(
@@ -719,8 +723,8 @@ def _listener_port(ctx: Context, key: str, value: str) -> list[Issue]:
 
 
 def _seconds(raw: str) -> int | None:
-    match = _SECONDS.match(raw)
-    return int(match.group(1)) if match else None
+    match = _SECONDS.fullmatch(raw)
+    return numbers.whole(match.group(1)) if match else None
 
 
 def _idle_from_unknown(key: str, value: str) -> int | None:
@@ -732,9 +736,9 @@ def _idle_from_unknown(key: str, value: str) -> int | None:
 
 def _idle_in_value(value: str) -> int | None:
     match = re.search(
-        rf"(?:{re.escape(ALB_IDLE_KEY)}|{re.escape(NLB_IDLE_KEY)})\s*[=:]\s*['\"]?(\d+)", value
+        rf"(?:{re.escape(ALB_IDLE_KEY)}|{re.escape(NLB_IDLE_KEY)})\s*[=:]\s*['\"]?([0-9]+)", value
     )
-    return int(match.group(1)) if match else None
+    return numbers.whole(match.group(1)) if match else None
 
 
 def _idle_in_pairs(pairs: dict[str, str], table: AttributeTable | None) -> int | None:

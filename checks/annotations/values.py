@@ -7,15 +7,14 @@ with the splitter of the installed release, or with both when the release is unk
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
+from checks import numbers
 from checks.annotations.kb import Version
 
 _GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-_GO_INT = re.compile(r"^[+-]?\d+$")
 
 # Left unrendered by envsubst, a shell, Helm or kustomize.
 _PLACEHOLDERS = (
@@ -75,7 +74,10 @@ def parse_bool(raw: str) -> bool | None:
 
 
 def parse_int(raw: str) -> int | None:
-    return int(raw) if _GO_INT.match(raw) else None
+    """``raw`` as Go's ``strconv.ParseInt`` reads it (ASCII digits after an optional sign),
+    or None; a number too long to convert reads as beyond every range (see
+    :mod:`checks.numbers`)."""
+    return numbers.whole(raw, signed=True)
 
 
 def parse_string_list(raw: str) -> list[str]:
@@ -84,7 +86,7 @@ def parse_string_list(raw: str) -> list[str]:
 
 def json_error(raw: str) -> str | None:
     try:
-        json.loads(raw)
+        numbers.loads_json(raw)
     except ValueError as exc:
         return str(exc)
     return None

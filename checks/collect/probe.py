@@ -32,7 +32,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from checks import kube
+from checks import kube, numbers
 from checks import probe as probe_module
 from checks.errors import AccessError, BackendError, NotFoundError
 from checks.probe import CONNECT_TIMEOUT_S, RESPONSE_TIMEOUT_S, ProbeResult
@@ -55,18 +55,20 @@ def probe_target(pods: list[KubeObject], service: KubeObject | None) -> tuple[Ku
     for pod in pods:
         if not kube.pod_ready(pod) or not kube.status(pod).get("podIP"):
             continue
-        if str(target).isdigit():
-            return pod, int(target)
-        for container in kube.containers(pod):
-            for port in container.get("ports") or []:
-                if target and str(port.get("name", "")) == str(target):
-                    return pod, int(port["containerPort"])
-        first = next(
-            (p for c in kube.containers(pod) for p in c.get("ports") or [] if "containerPort" in p),
-            None,
-        )
+        number = numbers.whole(str(target))
+        if number is not None:
+            return pod, number
+        container_ports = [
+            (str(port.get("name", "")), numbers.whole(str(port.get("containerPort", ""))))
+            for container in kube.containers(pod)
+            for port in container.get("ports") or []
+        ]
+        for name, port_number in container_ports:
+            if target and name == str(target) and port_number is not None:
+                return pod, port_number
+        first = next((n for _, n in container_ports if n is not None), None)
         if first is not None and not target:
-            return pod, int(first["containerPort"])
+            return pod, first
     raise NotFoundError(
         "No ready pod with an IP and a resolvable port to probe.",
         "Probe again when the Service has ready endpoints.",

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 from urllib3.exceptions import HTTPError
 
-from checks import kube
+from checks import kube, numbers
 from checks.collect import late
 from checks.collect.settings import Connection
 from checks.snapshot import KubeObject, Sysctls
@@ -42,9 +42,9 @@ def _parse(output: str) -> dict[str, int]:
     values: dict[str, int] = {}
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for key, line in zip(KEEPALIVE_KEYS, lines, strict=False):
-        value = line.split("=", 1)[-1].strip()
-        if value.isdigit():
-            values[key] = int(value)
+        value = numbers.whole(line.split("=", 1)[-1].strip())
+        if value is not None:
+            values[key] = value
     return values
 
 
@@ -60,8 +60,9 @@ def _exit_status(error_channel: str) -> tuple[int | None, str]:
         return 0, ""
     causes = (status.get("details") or {}).get("causes") or []
     for cause in causes:
-        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
-            return int(cause["message"]), str(status.get("message", ""))
+        code = numbers.whole(str(cause.get("message", "")))
+        if cause.get("reason") == "ExitCode" and code is not None:
+            return code, str(status.get("message", ""))
     return 1, str(status.get("message", ""))
 
 
@@ -167,8 +168,9 @@ def read_pod(core: k8s.CoreV1Api, pod: KubeObject) -> Sysctls:
             cat_out, cat_error = _exec(core, namespace, name, container, ["cat", path])
             if cat_error:
                 break
-            if cat_out.strip().isdigit():
-                cat_values[key] = int(cat_out.strip())
+            cat_value = numbers.whole(cat_out.strip())
+            if cat_value is not None:
+                cat_values[key] = cat_value
         if len(cat_values) == len(KEEPALIVE_KEYS):
             return Sysctls(subject=subject, values=cat_values)
     if len(values) != len(KEEPALIVE_KEYS) and not error:

@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from checks import kube
+from checks import kube, numbers
 from checks.fixes import fix
 from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
@@ -119,10 +119,11 @@ def _proxy_pooler(proxy: InClusterProxy) -> Pooler | None:
     if str(data.get("upstream-keepalive-connections", "")).strip() == "0":
         return None
     raw = str(data.get("upstream-keepalive-timeout", "")).strip().removesuffix("s")
-    if raw.isdigit():
+    seconds = numbers.whole(raw)
+    if seconds is not None:
         cm = f"{kube.namespace(proxy.configmap or {})}/{kube.name(proxy.configmap or {})}"
         return Pooler(
-            label, int(raw), f" (upstream-keepalive-timeout in ConfigMap {cm})", _NGINX_CONSEQUENCE
+            label, seconds, f" (upstream-keepalive-timeout in ConfigMap {cm})", _NGINX_CONSEQUENCE
         )
     where = (
         f"ConfigMap {kube.namespace(proxy.configmap)}/{kube.name(proxy.configmap)} does not set it"
@@ -319,8 +320,9 @@ def _judge_proxy_front(lb: LoadBalancer, proxy: InClusterProxy) -> Finding:
     raw = str(data.get("keep-alive", "")).strip().removesuffix("s")
     cm_ns = kube.namespace(proxy.configmap or proxy.service)
     cm_name = kube.name(proxy.configmap) if proxy.configmap else "ingress-nginx-controller"
-    if raw.isdigit():
-        value, source = int(raw), f"keep-alive in ConfigMap {cm_ns}/{cm_name}"
+    configured = numbers.whole(raw)
+    if configured is not None:
+        value, source = configured, f"keep-alive in ConfigMap {cm_ns}/{cm_name}"
     else:
         value, source = INGRESS_NGINX_CLIENT_KEEPALIVE_S, "ingress-nginx's default keep-alive"
     resource = f"ConfigMap {cm_ns}/{cm_name}"

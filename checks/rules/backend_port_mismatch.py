@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks import kube, topology
+from checks import kube, numbers, topology
 from checks.fixes import fix
 from checks.models import Finding, Fix, Severity, Status
 from checks.registry import Check
@@ -53,8 +53,8 @@ def _as_number(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return numbers.whole(value)
     return None
 
 

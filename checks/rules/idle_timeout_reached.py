@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import replace
 
-from checks import kube, series
+from checks import kube, numbers, series
 from checks.annotations_idle import (
     ALB_IDLE_KEY,
     ALB_LB_ATTRIBUTES,
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 CODE = "IDLE_TIMEOUT_REACHED"
 # How much shorter than the servers' keep-alive a suggested idle timeout stays.
 KEEPALIVE_MARGIN_S = 5
-_NUMBER = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
+_NUMBER = re.compile(r"(?<![\w.])([0-9]+)(?![\w.])")
 
 
 def suggested_timeout(current: int, lb_type: str, ceiling: int | None = None) -> int:
@@ -76,9 +76,10 @@ def _pending_asks(snapshot: Snapshot, lb: LoadBalancer, idle: int) -> list[str]:
         for key, value in kube.annotations(obj).items():
             if "idle" not in key and "idle_timeout" not in value:
                 continue
-            numbers = [int(n) for n in _NUMBER.findall(value)]
-            if numbers and numbers[-1] != idle:
-                asks.append(f"{kube.ref(obj)} asks for {numbers[-1]} s under {key}")
+            found = _NUMBER.findall(value)
+            asked = numbers.whole(found[-1]) if found else None
+            if asked is not None and asked != idle:
+                asks.append(f"{kube.ref(obj)} asks for {asked} s under {key}")
     return asks
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from checks import kube, topology
+from checks import kube, numbers, topology
 from checks.fixes import fix
 from checks.models import Finding, Severity, Status
 from checks.registry import Check
@@ -84,7 +84,7 @@ def why_not_ready(pod: KubeObject) -> str:
             reason = (state.get("terminated") or {}).get("reason", "terminated")
             reasons.append(f"container {container.get('name')} {reason}")
         elif container.get("ready") is False:
-            restarts = int(container.get("restartCount") or 0)
+            restarts = numbers.whole(str(container.get("restartCount") or 0)) or 0
             reasons.append(
                 f"container {container.get('name')} not ready (readiness probe failing"
                 + (f", {restarts} restarts" if restarts else "")

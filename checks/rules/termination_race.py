@@ -18,7 +18,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from checks import kube, series, topology
+from checks import kube, numbers, series, topology
 from checks.fixes import fix
 from checks.models import Finding, Fix, KubePatch, Severity, Status
 from checks.registry import Check
@@ -46,7 +46,7 @@ SYMPTOM_METRICS: dict[str, tuple[str, ...]] = {
     "application": ("HTTPCode_ELB_502_Count", "TargetConnectionErrorCount"),
 }
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-_SLEEP = re.compile(r"(?:^|[\s;&|(/])sleep\s+(\d+(?:\.\d+)?)([smh]?)(?=$|[\s;&|)])")
+_SLEEP = re.compile(r"(?:^|[\s;&|(/])sleep\s+([0-9]+(?:\.[0-9]+)?)([smh]?)(?=$|[\s;&|)])")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -213,7 +213,9 @@ def _group_lines(snapshot: Snapshot, groups: list[TargetGroup]) -> list[str]:
         if raw is None and topology.find_gap(snapshot, "target-group-attributes", tg.name):
             lines.append(f"{tg.name}: deregistration delay not read")
             continue
-        delay = int(raw) if raw and raw.isdigit() else DEFAULT_DEREGISTRATION_DELAY_S
+        delay = numbers.whole(raw or "")
+        if delay is None:
+            delay = DEFAULT_DEREGISTRATION_DELAY_S
         lines.append(
             f"{tg.name} (ip targets): deregistration delay {delay} s"
             + ("" if raw else " (the default)")

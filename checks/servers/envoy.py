@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from checks import numbers
 from checks.servers.base import (
     ContainerView,
     MountedFile,
@@ -32,7 +33,10 @@ _HCM_TYPE = "HttpConnectionManager"
 
 def _duration(value: object) -> float | None:
     if isinstance(value, dict):
-        seconds = float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+        try:
+            seconds = float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+        except (TypeError, ValueError, OverflowError):
+            return None
     elif isinstance(value, str) and value.endswith("s"):
         try:
             seconds = float(value[:-1])
@@ -88,7 +92,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
         )
         return _unknown(view, shown, "Envoy's bootstrap configuration is not visible")
     try:
-        document = yaml.safe_load(text)
+        document = numbers.load_yaml(text)
     except yaml.YAMLError as exc:
         logger.debug("envoy config in %s does not parse: %s", view.name, exc)
         return _unknown(view, where, f"the configuration does not parse as YAML: {exc}")

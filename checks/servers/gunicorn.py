@@ -12,6 +12,7 @@ import logging
 import re
 import shlex
 
+from checks import numbers
 from checks.servers.base import (
     ContainerView,
     FlagHit,
@@ -34,7 +35,7 @@ IMPLICIT_CONFIG = "gunicorn.conf.py"
 
 _KEEPALIVE_LINE = re.compile(r"^\s*keepalive\s*=\s*([0-9.]+)\s*(?:#.*)?$", re.MULTILINE)
 _WORKER_LINE = re.compile(r"^\s*worker_class\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
-_THREADS_LINE = re.compile(r"^\s*threads\s*=\s*(\d+)", re.MULTILINE)
+_THREADS_LINE = re.compile(r"^\s*threads\s*=\s*([0-9]+)", re.MULTILINE)
 
 
 def is_sync_worker(worker_class: str) -> bool:
@@ -88,7 +89,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
     threads_text = threads_hit.value if threads_hit else ""
     if not threads_text and (match := _THREADS_LINE.search(config_text)):
         threads_text = match.group(1)
-    threads = int(threads_text) if threads_text.isdigit() else 1
+    threads = numbers.whole(threads_text) or 1
 
     if is_sync_worker(worker) and threads > 1:
         worker, worker_from = "gthread", f"sync worker with {threads} threads runs as gthread"

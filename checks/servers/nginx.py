@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from checks import numbers
 from checks.servers.base import ContainerView, MountedFile, Origin, ServerKeepAlive, find_flag
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ OFFICIAL_IMAGE_DEFAULT_S = 65.0
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000}
 _UNITS["y"] = 31536000
-_TIME_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)?")
+_TIME_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|M|y)?")
 
 
 def parse_time(text: str) -> float | None:
@@ -40,7 +41,7 @@ def parse_time(text: str) -> float | None:
     parts = list(_TIME_PART.finditer(compact))
     if not parts or "".join(p.group(0) for p in parts) != compact:
         return None
-    return float(sum(int(p.group(1)) * _UNITS[p.group(2) or "s"] for p in parts))
+    return float(sum((numbers.whole(p.group(1)) or 0) * _UNITS[p.group(2) or "s"] for p in parts))
 
 
 @dataclass(frozen=True)

@@ -446,3 +446,55 @@ def test_closed_stdin_is_an_unreadable_input(monkeypatch: pytest.MonkeyPatch) ->
     out = io.StringIO()
     assert lint_cli.run(["-"], "text", stdout=out) == 2
     assert "error: <stdin>: cannot read (standard input is closed)" in out.getvalue()
+
+
+# ---- numbers too long for Python to convert -----------------------------------------------
+
+LONG = "9" * 5000
+LONG_SHOWN = "99999999999999999999\u2026 (5,000 digits)"
+
+
+def test_annotation_with_a_number_too_long_to_convert_is_out_of_range(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\n"
+        f'  annotations:\n    {IDLE_KEY}: "{LONG}"\n'
+        "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"
+    )
+    code, out = run([str(path)], "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["notes"] == [] and data["errors"] == []
+    out_of_range = [f for f in data["findings"] if f["code"] == "ANNOTATION_OUT_OF_RANGE"]
+    assert [f["summary"] for f in out_of_range] == [
+        f"{IDLE_KEY} on service/shop/web asks for {LONG_SHOWN}, but AWS accepts 1-4000 on a "
+        "classic load balancer."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [
+        (
+            "bigint.json",
+            '{"apiVersion": "v1", "kind": "Service",\n "spec": {"port": ' + LONG + "}}",
+            2,
+        ),
+        (
+            "bigint.yaml",
+            "apiVersion: v1\nkind: Service\nspec:\n  ports: [{port: " + LONG + "}]\n",
+            4,
+        ),
+    ],
+)
+def test_number_too_long_to_convert_is_refused_at_its_line(
+    tmp_path: Path, name: str, text: str, line: int
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    code, out = run([str(path)], "json")
+    assert code == 2
+    assert json.loads(out)["errors"] == [
+        f"{path}:{line}: the number {LONG_SHOWN} is longer than any field takes "
+        "(at most 20 digits); check the value"
+    ]

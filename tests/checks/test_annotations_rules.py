@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.models import Finding, Status
+from checks.registry import all_checks
 from checks.rules import (
     annotation_malformed,
     annotation_out_of_range,
@@ -415,3 +416,28 @@ def test_unapplied_ask_above_the_servers_keepalive_says_it_would_turn_504s_into_
     snapshot.pods = [_gunicorn_pod(320)]
     [finding] = problems(idle_timeout_not_applied.judge(snapshot))
     assert not any("once 300 s applies" in line for line in finding.evidence)
+
+
+def test_a_number_too_long_to_convert_is_out_of_range_for_every_check() -> None:
+    long = "9" * 5000
+    snap = Snapshot(
+        namespace="shop",
+        service_name="web",
+        service=service(
+            annotations={
+                "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout": long
+            }
+        ),
+        load_balancers=[lb("classic", "service/shop/web", attributes={"idle_timeout": "60"})],
+    )
+    found = [f for check in all_checks() for f in check.judge(snap) if f.is_problem]
+    (out_of_range,) = [f for f in found if f.code == annotation_out_of_range.CODE]
+    assert "asks for 99999999999999999999\u2026 (5,000 digits), but AWS accepts 1-4000" in (
+        out_of_range.summary
+    )
+    assert all(long[:100] not in f.summary for f in found)
+    alb = alb_snapshot(f"idle_timeout.timeout_seconds={long}")
+    (alb_finding,) = problems(annotation_out_of_range.judge(alb))
+    assert "timeout_seconds asks for 99999999999999999999\u2026 (5,000 digits)" in (
+        alb_finding.summary
+    )

@@ -369,8 +369,13 @@ def test_read_yaml_keeps_lines_and_walks_an_alias_once() -> None:
         ("a: &a [1]\n" + "".join(f"b{i}: [*a]\n" for i in range(501)), 502, "too many aliases"),
         ("x: " + "[" * 101 + "]" * 101 + "\n", 1, "nested too deeply (more than 100 levels"),
         ("a: &a {b: *a}\n", 1, "the alias *a refers to a node that contains it"),
+        (
+            "a: 1\nb: " + "9" * 5000 + "\n",
+            2,
+            "the number 99999999999999999999\u2026 (5,000 digits)",
+        ),
     ],
-    ids=["nul", "aliases", "depth", "self"],
+    ids=["nul", "aliases", "depth", "self", "long-number"],
 )
 def test_read_yaml_refuses_with_line_and_reason(text: str, line: int, reason: str) -> None:
     with pytest.raises(YamlRefused) as caught:

@@ -151,6 +151,23 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "number",
     ),
     (
+        "lb-attribute-too-long",
+        _set(f"aws|load_balancers|{LB}|attributes|idle_timeout.timeout_seconds", "9" * 5000),
+        f"aws.load_balancers.{LB}.attributes.idle_timeout.timeout_seconds is "
+        "99999999999999999999\u2026 (5,000 digits), outside 1-4000",
+    ),
+    (
+        "sg-protocol-superscript",
+        _set("aws|security_groups|alb|ingress|0|protocol", "\u00b2"),
+        "aws.security_groups.alb.ingress[0].protocol is '\u00b2'; use tcp, udp, icmp or all",
+    ),
+    (
+        "exec-value-foreign-digits",
+        _set("exec|shop/reports-7f6d9-abcde|net.ipv4.tcp_keepalive_time", "\u0663\u0660"),
+        "exec.shop/reports-7f6d9-abcde.net.ipv4.tcp_keepalive_time is '\u0663\u0660', "
+        "not a whole number",
+    ),
+    (
         "lb-for-missing",
         _set(f"aws|load_balancers|{LB}|for", "ingress/shop/nope"),
         f"aws.load_balancers.{LB}.for names ingress/shop/nope, which is not among the `cluster`",
