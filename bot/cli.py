@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.cache import MemoryCache, ResultCache, cache_from_env
+from bot.output import OutputError, closed_stdout, write_report
 from bot.service import LiveChecker
 from checks.collect.settings import Connection
 from checks.errors import BackendError, Eks504Error, InputError
@@ -105,10 +106,12 @@ def resolve_scenario(value: str) -> Path:
             f"{value} is not a file.",
             "Give a scenario file, e.g. sandbox/scenarios/s1-alb-idle-timeout-short.yaml.",
         )
-    names = ", ".join(p.stem for p in sorted(BUNDLED_DIR.glob("*.yaml")))
+    bundled = sorted(BUNDLED_DIR.glob("*.yaml"))
+    names = ", ".join(p.stem for p in bundled)
     if "/" in value or "\\" in value or value.endswith((".yaml", ".yml")):
         raise InputError(f"No scenario file {value}.", f"Bundled scenarios: {names}.")
-    matches = sorted(BUNDLED_DIR.glob(f"{value.lower()}*.yaml"))
+    # The start of a name, compared as text: `*` or `[` in it are not patterns.
+    matches = [p for p in bundled if p.stem.startswith(value.lower())]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -175,7 +178,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         out = render_text.render(
             report, cache_hit=outcome.cache_hit, age_s=outcome.age_s, stream=sys.stdout
         )
-    sys.stdout.write(out)
+    write_report(out)
     return EXIT_FINDINGS if report.failed else EXIT_OK
 
 
@@ -323,19 +326,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("werkzeug", "moto", "aiohttp.access", "botocore", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if sys.stdout is None and args.command in ("check", "lint"):
+            raise closed_stdout()  # before any work: the report would have nowhere to go
         return int(args.func(args))
+    except OutputError as err:
+        if str(err):
+            _say(f"eks504: {err}\n")
+        return EXIT_ERROR
     except Eks504Error as err:
-        sys.stderr.write(f"eks504: {err}\n")
+        _say(f"eks504: {err}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
     except Exception as exc:  # the last guard: a user sees a sentence, not a traceback
         logger.debug("unexpected error", exc_info=True)
-        sys.stderr.write(
+        _say(
             f"eks504: unexpected error: {type(exc).__name__}: {str(exc)[:300]}. This is a bug "
             "in eks504: run the same command with -vv for details and report it.\n"
         )
         return EXIT_ERROR
+
+
+def _say(text: str) -> None:
+    """Write to stderr, unless it is closed too (then the exit status says it all)."""
+    if sys.stderr is None:
+        return
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        logger.debug("stderr refused the message", exc_info=True)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from checks.models import Target
+from checks.names import CLUSTER_RULE, DNS_LABEL, DNS_LABEL_MAX, LABEL_RULE, is_cluster_name
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +32,6 @@ USAGE = (
     "You can also mention the bot: `@eks504 check shop/web`. It answers in a thread."
 )
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_LABEL_MAX = 63
-_CLUSTER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
-_LABEL_RULE = (
-    "use at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
-)
-_CLUSTER_RULE = (
-    "use at most 100 letters, digits, '-' or '_', starting with a letter (an EKS cluster name)"
-)
 
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 _LABELLED_LINK = re.compile(r"<[^<>|]+\|([^<>]*)>")
@@ -58,11 +51,16 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def mrkdwn_code(text: str, limit: int = 80) -> str:
-    """``text`` as inline code, escaped and shortened, safe to embed in any mrkdwn."""
+def plain_code(text: str, limit: int = 80) -> str:
+    """``text`` as inline code for a terminal: shortened, backticks in it made quotes."""
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return "`" + escape_mrkdwn(text.replace("`", "'")) + "`"
+    return "`" + text.replace("`", "'") + "`"
+
+
+def mrkdwn_code(text: str, limit: int = 80) -> str:
+    """``text`` as inline code, escaped and shortened, safe to embed in any mrkdwn."""
+    return escape_mrkdwn(plain_code(text, limit))
 
 
 def _unslack(text: str) -> str:
@@ -78,27 +76,32 @@ def _unslack(text: str) -> str:
 _FORMATTING = str.maketrans({"`": None, "*": None, "~": None, "\u00a0": " ", "\u202f": " "})
 
 
-def invalid_name(value: str, what: str) -> str | None:
-    """Why ``value`` cannot be a Kubernetes ``what`` name, or None when it can."""
+Quote = Callable[[str], str]
+
+
+def invalid_name(value: str, what: str, quote: Quote = mrkdwn_code) -> str | None:
+    """Why ``value`` cannot be a Kubernetes ``what`` name, or None when it can. ``quote``
+    shows user input: :func:`mrkdwn_code` for Slack, :func:`plain_code` for a terminal."""
     if not value:
-        return f"The {what} name is empty: {_LABEL_RULE}."
-    if len(value) <= _DNS_LABEL_MAX and _DNS_LABEL.fullmatch(value):
+        return f"The {what} name is empty: {LABEL_RULE}."
+    if len(value) <= DNS_LABEL_MAX and DNS_LABEL.fullmatch(value):
         return None
-    if len(value) > _DNS_LABEL_MAX:
+    if len(value) > DNS_LABEL_MAX:
         reason = f"it is {len(value)} characters long"
-    elif value.lower() != value and _DNS_LABEL.fullmatch(value.lower()):
+    elif value.lower() != value and DNS_LABEL.fullmatch(value.lower()):
         reason = "it has uppercase letters"
     elif bad := sorted({c for c in value if not (c.isascii() and (c.isalnum() or c == "-"))}):
-        reason = "it contains " + ", ".join(mrkdwn_code(c) for c in bad[:5])
+        reason = "it contains " + ", ".join(quote(c) for c in bad[:5])
     else:
         reason = "it starts or ends with `-`"
-    return f"{mrkdwn_code(value)} is not a valid {what} name: {reason}; {_LABEL_RULE}."
+    return f"{quote(value)} is not a valid {what} name: {reason}; {LABEL_RULE}."
 
 
-def invalid_cluster(value: str) -> str | None:
-    if _CLUSTER_NAME.fullmatch(value):
+def invalid_cluster(value: str, quote: Quote = mrkdwn_code) -> str | None:
+    """Why ``value`` cannot name a cluster, or None when it can."""
+    if is_cluster_name(value):
         return None
-    return f"{mrkdwn_code(value)} is not a valid cluster name: {_CLUSTER_RULE}."
+    return f"{quote(value)} is not a valid cluster name: {CLUSTER_RULE}."
 
 
 def validate_target(namespace: str, service: str, cluster: str | None = None) -> str | None:

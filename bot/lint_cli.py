@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.output import write_report
 from checks import numbers
 from checks.lint import (
     MAX_DEPTH,
@@ -354,15 +355,15 @@ RENDERERS = {"text": render_text, "json": render_json, "github": render_github}
 def run(
     paths: list[str], fmt: str, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> int:
-    """Lint ``paths`` and write the report in ``fmt`` (text, json or github)."""
+    """Lint ``paths`` and write the report in ``fmt`` (text, json or github); raises
+    :class:`~bot.output.OutputError` when ``stdout`` refuses it."""
     stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
     if fmt not in RENDERERS:
-        stdout.write(f"eks504 lint: unknown format {fmt!r} (text, json or github)\n")
+        write_report(f"eks504 lint: unknown format {fmt!r} (text, json or github)\n", stdout)
         return EXIT_ERROR
     inputs = read_inputs(paths, stdin)
     result = lint_worlds(inputs.worlds, inputs.lines)
-    stdout.write(RENDERERS[fmt](result, inputs.errors))
+    write_report(RENDERERS[fmt](result, inputs.errors), stdout)
     if inputs.errors or any(n.invalid for n in result.notes):
         return EXIT_ERROR
     return EXIT_FINDINGS if result.findings else EXIT_OK

@@ -11,7 +11,8 @@
     +-- NotServedError                no load balancer serves the Service
     +-- BackendError                  a cluster or AWS endpoint failed or could not be reached
     +-- ApplyError                    (bot.apply) a one-click fix was refused or failed
-    `-- ScenarioError                 a scenario file cannot be loaded
+    +-- ScenarioError                 a scenario file cannot be loaded
+    `-- OutputError                   (bot.output) the report cannot be written
 
 Third-party errors (botocore's ``ClientError``, the Kubernetes client's ``ApiException``)
 are translated once, where the collectors call out, with ``raise ... from exc``. Every

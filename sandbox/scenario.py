@@ -28,6 +28,7 @@ from checks.lint import (
     shape_problems,
     shown,
 )
+from checks.names import CLUSTER_RULE, is_cluster_name
 
 logger = logging.getLogger(__name__)
 
@@ -590,6 +591,9 @@ def _check_top(data: dict[str, Any], p: _Problems) -> None:
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             p.add(data, f"`{key}` must be a string, not {shown(value)}")
+    cluster_name = data.get("cluster_name")
+    if isinstance(cluster_name, str) and not is_cluster_name(cluster_name):
+        p.add(data, f"`cluster_name` is {shown(cluster_name)}: {CLUSTER_RULE}")
     expect = p.mapping(data, "expect", "`expect`")
     for key in ("findings", "absent"):
         p.names(expect, key, f"expect.{key}", single=True)

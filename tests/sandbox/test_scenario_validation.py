@@ -101,6 +101,17 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("null-object", _set("cluster|2", None), "cluster object #3 must be a mapping, not null"),
     ("ask-number", _set("ask", 12), "`ask` must be a string, not 12"),
+    (
+        "cluster-name-empty",
+        _set("cluster_name", ""),
+        "`cluster_name` is '': use at most 100 letters, digits, '-' or '_', starting with a "
+        "letter (an EKS cluster name)",
+    ),
+    (
+        "cluster-name-path",
+        _set("cluster_name", "a b/../x"),
+        "`cluster_name` is 'a b/../x': use at most 100 letters",
+    ),
     ("exec-string", _set("exec", {"pod": "abc"}), "exec.pod: name a pod as NAMESPACE/POD"),
     (
         "exec-value-string",
