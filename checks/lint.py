@@ -86,6 +86,7 @@ CLUSTER_SCOPED = (
 )
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\$\{[^}]*\}")
+_HELM_ACTION = re.compile(r"\{\{.*?\}\}")
 # Values longer than this are shortened wherever a finding or note repeats them: a
 # megabyte pasted into an annotation must not come back twice in every report.
 ECHO_LIMIT = 200
@@ -1085,7 +1086,22 @@ def _refusal(exc: yaml.YAMLError, text: str) -> YamlRefused:
         )
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return YamlRefused(mark.line + 1 if mark else 0, f"not valid YAML ({problem})")
+    line = mark.line + 1 if mark else 0
+    return YamlRefused(line, f"not valid YAML ({problem}){_helm_hint(text, line)}")
+
+
+def _helm_hint(text: str, line: int) -> str:
+    """What to do when the YAML that failed holds Helm's ``{{ }}``: a chart's template,
+    not the manifests it renders (unquoted, ``{{ x }}`` is a YAML mapping in a mapping)."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    found = _HELM_ACTION.search(here) or _HELM_ACTION.search(text)
+    if found is None:
+        return ""
+    return (
+        f"; it looks like an unrendered Helm template ({cap(found.group(0), 60)}): "
+        "render it with `helm template` first and use the output"
+    )
 
 
 def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:

@@ -498,3 +498,36 @@ def test_number_too_long_to_convert_is_refused_at_its_line(
         f"{path}:{line}: the number {LONG_SHOWN} is longer than any field takes "
         "(at most 20 digits); check the value"
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "action"),
+    [
+        ("metadata:\n  name: {{ .Values.name }}\n", 4, "{{ .Values.name }}"),
+        (
+            'metadata:\n  name: web\n  labels:\n    {{- include "labels" . | nindent 4 }}\n',
+            6,
+            '{{- include "labels" . | nindent 4 }}',
+        ),
+    ],
+    ids=["value", "include"],
+)
+def test_unrendered_helm_template_gets_a_hint_to_render_it(
+    tmp_path: Path, body: str, line: int, action: str
+) -> None:
+    path = tmp_path / "service.yaml"
+    path.write_text("apiVersion: v1\nkind: Service\n" + body)
+    code, out = run([str(path)], "json")
+    assert code == 2
+    (error,) = json.loads(out)["errors"]
+    assert error.startswith(f"{path}:{line}: not valid YAML (")
+    assert error.endswith(
+        f"; it looks like an unrendered Helm template ({action}): render it with "
+        "`helm template` first and use the output"
+    )
+
+
+def test_yaml_error_without_template_text_gets_no_helm_hint() -> None:
+    code, out = run([str(FIXTURES / "invalid" / "unclosed-quote.yaml")])
+    assert code == 2
+    assert "Helm" not in out
