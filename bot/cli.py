@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.cache import MemoryCache, ResultCache, cache_from_env
+from bot.commands import invalid_name, plain_code
 from bot.output import OutputError, closed_stdout, write_report
 from bot.service import LiveChecker
 from checks.collect.settings import Connection
@@ -20,7 +21,6 @@ from checks.errors import BackendError, Eks504Error, InputError
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -48,24 +48,24 @@ def parse_target(ask: str, namespace: str | None) -> tuple[str, str]:
     """``NS/SVC`` or ``SVC`` with ``-n NS`` -> (namespace, service), validated."""
     if ask.count("/") > 1 or ask.strip("/") != ask:
         raise InputError(
-            f"`{ask[:80]}` is not NAMESPACE/SERVICE.",
+            f"{plain_code(ask)} is not NAMESPACE/SERVICE.",
             "Give one namespace and one Service, e.g. `shop/web`, or `web -n shop`.",
         )
     if "/" in ask:
         ns, _, svc = ask.partition("/")
         if namespace and namespace != ns:
-            raise InputError(f"`{ask}` names namespace {ns} but -n says {namespace}.")
+            raise InputError(
+                f"{plain_code(ask)} names namespace {plain_code(ns)} but -n says "
+                f"{plain_code(namespace)}."
+            )
     else:
         if namespace is not None and not namespace.strip():
             raise InputError("-n needs a namespace name.")
         ns, svc = namespace or "default", ask
     for kind, value in (("namespace", ns), ("service", svc)):
-        if not _NAME.match(value):
-            raise InputError(
-                f"`{value}` is not a valid {kind} name.",
-                "Kubernetes names are lower-case letters, digits and '-', at most 63 "
-                "characters, e.g. `shop/web`.",
-            )
+        problem = invalid_name(value, kind, plain_code)
+        if problem:
+            raise InputError(problem, "For example: `eks504 check shop/web`.")
     return ns, svc
 
 
@@ -97,7 +97,10 @@ def resolve_scenario(value: str) -> Path:
     from sandbox.scenario import BUNDLED_DIR
 
     if not value.strip():
-        raise InputError("--scenario needs a file or a bundled scenario's name.")
+        raise InputError(
+            "--scenario needs a file or a bundled scenario's name.",
+            "For example `--scenario s1`, or leave it out to check the current kube context.",
+        )
     path = Path(value)
     if path.is_file():
         return path
@@ -130,7 +133,7 @@ def checker_for(args: argparse.Namespace, cache: ResultCache) -> Iterator[tuple[
     it with the default ask (the scenario's)."""
     window = args.window
     ttl = cache_ttl()
-    if args.scenario:
+    if args.scenario is not None:  # "" is refused by resolve_scenario, not taken as absent
         from sandbox.scenario import load
         from sandbox.world import World
 
@@ -225,7 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = config_from_env()
     cache = result_cache(required=True)
     if config is not None and config.clusters:
-        if args.scenario or args.context or args.cluster:
+        if any(v is not None for v in (args.scenario, args.context, args.cluster)):
             raise InputError(
                 "The configuration names the clusters; --scenario, --context and --cluster "
                 "cannot be used with it.",

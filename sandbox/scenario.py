@@ -228,6 +228,7 @@ def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network | N
 def _check_cluster(data: dict[str, Any], p: _Problems) -> list[dict[str, Any]]:
     cluster = data.get("cluster")
     if cluster is None:
+        p.add(data, "there is no `cluster`: a scenario needs the list of its Kubernetes objects")
         return []
     if not isinstance(cluster, list):
         p.add(data, f"`cluster` must be a list of Kubernetes objects, not {shown(cluster)}")
@@ -656,6 +657,12 @@ def load(path: str | Path) -> Scenario:
     """Read and validate a scenario file; errors say which file, line and key is wrong."""
     path = Path(path)
     data, lines = _read(path)
+    if data is None:
+        raise ScenarioError(
+            f"Scenario file {path} is empty.",
+            "A scenario needs at least `cluster`, the list of its Kubernetes objects; see "
+            "docs/scenario-format.md.",
+        )
     data = _require_mapping(data, f"Scenario file {path}")
     problems = _Problems(lines)
     _check_top(data, problems)

@@ -92,3 +92,38 @@ def test_dev_full_as_stdout_gives_one_line_and_exit_2() -> None:
         "eks504: Cannot write the report to standard output: No space left on device. "
         "Check where the output goes: a full disk, a closed descriptor, a device.\n"
     )
+
+
+@pytest.mark.parametrize("target", [[], ["shop/web"]])
+def test_empty_scenario_option_is_refused_not_taken_as_the_live_cluster(
+    target: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(ROOT / "no-such-kubeconfig"))
+    code, err = _main(["check", *target, "--scenario", ""], capsys)
+    assert code == 2
+    assert err.startswith("eks504: --scenario needs a file or a bundled scenario's name.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown", "reason"),
+    [
+        (["a" * 300], "a" * 79, "is not a valid service name: it is 300 characters long"),
+        (["shop/" + "b" * 300], "b" * 79, "is not a valid service name: it is 300 characters"),
+        (["web", "-n", "N" * 300], "N" * 79, "is not a valid namespace name: it is 300 char"),
+        (["a/" + "b" * 300, "-n", "x"], "a/" + "b" * 77, "names namespace `a` but -n says `x`"),
+    ],
+    ids=["service", "service-in-namespace", "namespace", "namespace-mismatch"],
+)
+def test_long_target_is_echoed_cut_short(
+    argv: list[str], shown: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _main(["check", *argv, "--scenario", "s1"], capsys)
+    assert code == 2
+    assert f"`{shown}\u2026` {reason}" in err
+    assert len(err) < 400
+
+
+def test_name_with_a_trailing_newline_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _main(["check", "shop/web\n", "--scenario", "s1"], capsys)
+    assert code == 2
+    assert "is not a valid service name: it contains" in err

@@ -309,6 +309,22 @@ def test_unreadable_scenario_bytes_are_refused(
     assert message in _refusal(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Scenario file {path} is empty. A scenario needs at least `cluster`, the list"),
+        ("# nothing yet\n", "Scenario file {path} is empty. A scenario needs at least"),
+        ("id: x\n", "{path}:1: there is no `cluster`: a scenario needs the list of its"),
+        ("cluster:\n", "{path}:1: there is no `cluster`: a scenario needs the list of its"),
+    ],
+    ids=["empty", "comment", "no-cluster", "null-cluster"],
+)
+def test_scenario_without_cluster_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    assert _refusal(path).startswith(message.format(path=path))
+
+
 def test_latin1_fixture_is_refused() -> None:
     assert "is not UTF-8 text" in _refusal(BROKEN / "latin1.yaml")
 
