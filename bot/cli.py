@@ -12,30 +12,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.cache import MemoryCache, ResultCache, cache_from_env
-from bot.commands import invalid_name, plain_code
+from bot.commands import invalid_cluster, invalid_name, plain_code
 from bot.output import OutputError, closed_stdout, write_report
 from bot.service import LiveChecker
+from checks import numbers
 from checks.collect.settings import Connection
 from checks.errors import BackendError, Eks504Error, InputError
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 
 
 def parse_duration(text: str) -> int:
     """``1h``, ``30m``, ``90s``, ``1h30m``, ``2d`` or plain seconds -> seconds (at least 60).
-    Every number but a lone one carries its unit: ``1h30`` is refused, not read as 1h30s."""
+    Every number but a lone one carries its unit: ``1h30`` is refused, not read as 1h30s.
+    Only ASCII digits count, as everywhere a number is read (see :mod:`checks.numbers`)."""
     text = text.strip().lower()
-    if text.isdigit():
+    if numbers.whole(text) is not None:
         text += "s"
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not text or not match or not any(match.groups()):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration like 1h, 30m, 1h30m, 90s or 2d"
+            f"{plain_code(text)} is not a duration like 1h, 30m, 1h30m, 90s or 2d"
         )
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    days, hours, minutes, seconds = (numbers.whole(g) or 0 if g else 0 for g in match.groups())
     total = days * 86400 + hours * 3600 + minutes * 60 + seconds
     if total < 60:
         raise argparse.ArgumentTypeError("the window must be at least one minute")
@@ -71,12 +73,13 @@ def parse_target(ask: str, namespace: str | None) -> tuple[str, str]:
 
 def cache_ttl() -> int:
     raw = os.environ.get("EKS504_CACHE_TTL", "300").strip()
-    if not raw.isdigit() or int(raw) < 1:
+    ttl = numbers.whole(raw)
+    if ttl is None or ttl < 1:
         raise InputError(
-            f"EKS504_CACHE_TTL is {raw!r}, not a number of seconds.",
+            f"EKS504_CACHE_TTL is {plain_code(raw)}, not a number of seconds.",
             "Set it to a whole number of seconds of at least 1, e.g. 300.",
         )
-    return int(raw)
+    return ttl
 
 
 def result_cache(*, required: bool = False) -> ResultCache:
@@ -245,9 +248,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535; 0 picks a free one)")
-    return int(text)
+    port = numbers.whole(text)
+    if port is None or not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{plain_code(text)} is not a port (0-65535; 0 picks a free one)"
+        )
+    return port
+
+
+def _cluster_name(text: str) -> str:
+    """A --cluster name, held to the rule the Slack app holds one to."""
+    problem = invalid_cluster(text, plain_code)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _version() -> str:
@@ -284,7 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--context", help="kubeconfig context (default: the current one)")
         p.add_argument("--region", help="AWS region (default: as the AWS CLI would)")
         p.add_argument("--profile", help="AWS profile (default: as the AWS CLI would)")
-        p.add_argument("--cluster", help="name for the cluster in reports and cache keys")
+        p.add_argument(
+            "--cluster",
+            type=_cluster_name,
+            help="name for the cluster in reports and cache keys (letters, digits, '-', '_')",
+        )
 
     check = sub.add_parser("check", help="diagnose one Service")
     check.add_argument(

@@ -3,6 +3,7 @@ never a traceback, before any sandbox or cluster is reached."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import io
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from checks.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "tests" / "fixtures" / "manifests" / "eks-workshop-ui-nlb.yaml"
@@ -127,3 +129,56 @@ def test_name_with_a_trailing_newline_is_refused(capsys: pytest.CaptureFixture[s
     code, err = _main(["check", "shop/web\n", "--scenario", "s1"], capsys)
     assert code == 2
     assert "is not a valid service name: it contains" in err
+
+
+# ---- numbers and names in options: ASCII digits, and the Slack app's cluster rule ---------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1h", 3600), ("90", 90), ("1h30m", 5400), (" 2D ", 172800)]
+)
+def test_window_reads_durations(text: str, seconds: int) -> None:
+    assert cli.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\uff11h", "`\uff11h` is not a duration like 1h"),  # fullwidth 1
+        ("\u0663\u0660m", "`\u0663\u0660m` is not a duration like 1h"),  # Arabic-Indic 30
+        ("\u00b2", "`\u00b2` is not a duration like 1h"),  # superscript 2
+        ("9" * 5000 + "d", "the window can be at most 14 days"),
+    ],
+    ids=["fullwidth", "arabic-indic", "superscript", "long"],
+)
+def test_window_takes_only_ascii_digits(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
+        cli.parse_duration(text)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("name", ["a b/../\u00e9", "", "1prod", "x" * 101, "prod\n"])
+def test_cluster_option_is_held_to_the_slack_apps_rule(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["check", "shop/web", "--cluster", name, "--scenario", "s1"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --cluster: `" in err
+    assert "is not a valid cluster name: use at most 100 letters, digits, '-' or '_'" in err
+
+
+@pytest.mark.parametrize("name", ["prod", "eu_west-1b", "P" * 100])
+def test_cluster_option_takes_cluster_names(name: str) -> None:
+    args = cli.build_parser().parse_args(["check", "shop/web", "--cluster", name])
+    assert args.cluster == name
+
+
+def test_cache_ttl_and_port_take_only_ascii_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EKS504_CACHE_TTL", "\u00b2")
+    with pytest.raises(InputError, match="EKS504_CACHE_TTL is `\u00b2`, not a number"):
+        cli.cache_ttl()
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a port"):
+        cli._port("\uff18\uff10")
+    assert cli._port("8080") == 8080
