@@ -17,7 +17,7 @@ import logging
 import os
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,11 +28,12 @@ from checks.lint import (
     Document,
     LintNote,
     LintResult,
+    YamlDocument,
     YamlRefused,
     is_kubernetes,
     is_scenario,
     lint_worlds,
-    read_yaml,
+    read_yaml_documents,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ class UnreadableInput(Exception):
     """An input that cannot be read or parsed; ``str()`` says which file and line."""
 
 
-def parse_yaml(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
+def parse_yaml(text: str, source: str) -> list[YamlDocument]:
     """Each document of ``text`` with the start line of each of its mappings."""
     try:
-        return read_yaml(text)
+        return read_yaml_documents(text)
     except YamlRefused as exc:
         where = f"{source}:{exc.line}" if exc.line else source
         raise UnreadableInput(f"{where}: {exc.reason}") from exc
@@ -76,7 +77,7 @@ def _depth_exceeds(obj: Any, limit: int) -> bool:
     return False
 
 
-def parse_json(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
+def parse_json(text: str, source: str) -> list[YamlDocument]:
     too_deep = (
         f"{source}: nested too deeply (more than {MAX_DEPTH} levels; "
         "no Kubernetes object needs that many)"
@@ -94,20 +95,36 @@ def parse_json(text: str, source: str) -> list[tuple[Any, dict[int, int]]]:
     if _depth_exceeds(obj, MAX_DEPTH):
         raise UnreadableInput(too_deep)
     # Limitation: JSON objects all point at line 1; YAML inputs carry exact lines.
-    return [(obj, {id(obj): 1})]
+    return [YamlDocument(obj, {id(obj): 1})]
 
 
-def documents_of(
-    text: str, source: str
-) -> tuple[list[Document], list[list[Document]], dict[int, int]]:
-    """(manifests, scenarios, lines): a file's plain manifests, each scenario mapping's
-    objects apart (a scenario is a cluster of its own), and the line of every mapping."""
+@dataclass
+class FileDocuments:
+    """What one file holds: its plain manifests, each scenario mapping's objects apart (a
+    scenario is a cluster of its own), the line of every mapping, and invalid notes on
+    documents that could not be judged (a key given twice)."""
+
+    manifests: list[Document]
+    scenarios: list[list[Document]]
+    lines: dict[int, int]
+    notes: list[LintNote]
+
+
+def documents_of(text: str, source: str) -> FileDocuments:
     parsed = parse_json(text, source) if source.endswith(".json") else parse_yaml(text, source)
     docs: list[Document] = []
     scenarios: list[list[Document]] = []
     all_lines: dict[int, int] = {}
-    for obj, lines in parsed:
+    notes: list[LintNote] = []
+    for document in parsed:
+        obj, lines = document.obj, document.lines
         all_lines.update(lines)
+        if document.duplicates:
+            notes.extend(
+                LintNote(source, d.line, f"{d.reason}; the document was not judged", invalid=True)
+                for d in document.duplicates
+            )
+            continue
         if obj is None:
             continue  # an empty document, as helm template leaves between sources
         unpacked = _unpack(obj, lines, source, lines.get(id(obj), 1))
@@ -115,7 +132,7 @@ def documents_of(
             scenarios.append(unpacked)
         else:
             docs.extend(unpacked)
-    return docs, scenarios, all_lines
+    return FileDocuments(docs, scenarios, all_lines, notes)
 
 
 def _unpack(obj: Any, lines: dict[int, int], source: str, line: int) -> list[Document]:
@@ -230,11 +247,13 @@ def _read_text(item: Path | str, stdin: TextIO | None) -> str:
 @dataclass
 class Inputs:
     """What the arguments hold: the worlds to judge (all plain manifests together first,
-    then each scenario), the inputs that could not be used, and the line of each mapping."""
+    then each scenario), the inputs that could not be used, the line of each mapping, and
+    invalid notes on documents that could not be judged."""
 
     worlds: list[list[Document]]
     errors: list[str]
     lines: dict[int, int]
+    notes: list[LintNote] = field(default_factory=list)
 
 
 def read_inputs(paths: list[str], stdin: TextIO | None) -> Inputs:
@@ -242,6 +261,7 @@ def read_inputs(paths: list[str], stdin: TextIO | None) -> Inputs:
     scenarios: list[list[Document]] = []
     errors: list[str] = []
     lines: dict[int, int] = {}
+    notes: list[LintNote] = []
     for raw in paths:
         try:
             files = files_of(raw)
@@ -251,18 +271,21 @@ def read_inputs(paths: list[str], stdin: TextIO | None) -> Inputs:
         found = failed = 0
         for item in files:
             try:
-                manifests, worlds, file_lines = documents_of(
+                held = documents_of(
                     _read_text(item, stdin), "<stdin>" if item == STDIN else str(item)
                 )
             except UnreadableInput as exc:
                 errors.append(str(exc))
                 failed += 1
                 continue
-            docs.extend(manifests)
-            scenarios.extend(worlds)
-            lines.update(file_lines)
-            found += sum(
-                1 for d in [*manifests, *(d for w in worlds for d in w)] if is_kubernetes(d[2])
+            docs.extend(held.manifests)
+            scenarios.extend(held.scenarios)
+            lines.update(held.lines)
+            notes.extend(held.notes)
+            found += len(held.notes) + sum(
+                1
+                for d in [*held.manifests, *(d for w in held.scenarios for d in w)]
+                if is_kubernetes(d[2])
             )
         if found or failed:
             continue
@@ -272,7 +295,7 @@ def read_inputs(paths: list[str], stdin: TextIO | None) -> Inputs:
         else:
             why = f"{len(files)} file(s) read, none with an object that has apiVersion and kind"
         errors.append(f"no Kubernetes objects found in {shown} ({why}); check the path")
-    return Inputs([docs, *scenarios], errors, lines)
+    return Inputs([docs, *scenarios], errors, lines, notes)
 
 
 def read_all(paths: list[str], stdin: TextIO | None) -> tuple[list[list[Document]], list[str]]:
@@ -363,6 +386,7 @@ def run(
         return EXIT_ERROR
     inputs = read_inputs(paths, stdin)
     result = lint_worlds(inputs.worlds, inputs.lines)
+    result.notes[:0] = inputs.notes
     write_report(RENDERERS[fmt](result, inputs.errors), stdout)
     if inputs.errors or any(n.invalid for n in result.notes):
         return EXIT_ERROR

@@ -9,11 +9,13 @@ nlb|external`` or ``loadBalancerClass: service.k8s.aws/nlb``, a Classic LB other
 AWS account is read, so only checks that need none run.
 
 Before that, every object's fields are held against the types Kubernetes requires where
-the checks read them (:data:`SHAPES`): an object the API server would reject is not judged
+the checks read them (:data:`SHAPES`), and its name, namespace and ports against what the
+API server accepts (:data:`VALUES`): an object the API server would reject is not judged
 but reported in an invalid note, and annotations that are not a mapping of strings are
 ANNOTATION_MALFORMED findings. :func:`read_yaml` refuses, before building anything, YAML
 that would exhaust memory or the stack (alias bombs, deep nesting), and numbers too long to
-convert (see :mod:`checks.numbers`).
+convert (see :mod:`checks.numbers`); it refuses a key given twice in one mapping, which
+:func:`read_yaml_documents` reports instead.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ import datetime
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
-from checks import kube, numbers
+from checks import kube, names, numbers
 from checks.annotations import roles
 from checks.annotations.kb import format_version, knowledge_base
 from checks.annotations_idle import (
@@ -509,9 +511,103 @@ def _values_at(
     yield from frontier
 
 
+# ---- values ------------------------------------------------------------------------------
+# Beyond their type, the API server checks the values of a few fields: names are DNS names,
+# ports are in range. A value rule passes a value of the wrong type: its type rule says so.
+
+ValueRule = tuple[str, str, Callable[[Any], bool]]
+
+PORT_RANGE = "a port number 1-65535"
+NODE_PORT_RANGE = "a node port 30000-32767 (the range EKS allocates them from)"
+
+
+def _port(value: Any) -> bool:
+    return not _is(value, INTEGER) or 1 <= value <= 65535
+
+
+def _node_port(value: Any) -> bool:
+    # 0 is Go's zero value: unset, the API server allocates one.
+    return not _is(value, INTEGER) or value == 0 or 30000 <= value <= 32767
+
+
+def _named_port(value: Any) -> bool:
+    return isinstance(value, str) or _port(value)
+
+
+def _text_rule(test: Callable[[str], bool]) -> Callable[[Any], bool]:
+    return lambda value: not isinstance(value, str) or test(value)
+
+
+def _container_ports(prefix: str) -> tuple[ValueRule, ...]:
+    return tuple(
+        (f"{prefix}.{group}[].ports[].containerPort", PORT_RANGE, _port)
+        for group in ("containers", "initContainers")
+    )
+
+
+def _backend_ports(prefix: str) -> tuple[ValueRule, ...]:
+    return (
+        (f"{prefix}.service.port.number", PORT_RANGE, _port),
+        (f"{prefix}.servicePort", f"{PORT_RANGE} or a port name", _named_port),
+    )
+
+
+_SUBDOMAIN_NAME: ValueRule = ("metadata.name", names.SUBDOMAIN_RULE, _text_rule(names.is_subdomain))
+_COMMON_VALUES: tuple[ValueRule, ...] = (
+    ("metadata.namespace", names.NAMESPACE_NAME_RULE, _text_rule(names.is_label)),
+)
+VALUES: dict[str, tuple[ValueRule, ...]] = {
+    # Every kind whose shape lint knows has a DNS subdomain for a name, unless said below.
+    **{kind: (_SUBDOMAIN_NAME,) for kind in SHAPES},
+    "Service": (
+        ("metadata.name", names.SERVICE_NAME_RULE, _text_rule(names.is_service_name)),
+        ("spec.ports[].port", PORT_RANGE, _port),
+        ("spec.ports[].targetPort", f"{PORT_RANGE} or a port name", _named_port),
+        ("spec.ports[].nodePort", NODE_PORT_RANGE, _node_port),
+    ),
+    "Namespace": (("metadata.name", names.NAMESPACE_NAME_RULE, _text_rule(names.is_label)),),
+    "Ingress": (
+        _SUBDOMAIN_NAME,
+        *_backend_ports("spec.defaultBackend"),
+        *_backend_ports("spec.backend"),
+        *_backend_ports("spec.rules[].http.paths[].backend"),
+    ),
+    "Pod": (_SUBDOMAIN_NAME, *_container_ports("spec")),
+    "TargetGroupBinding": (
+        _SUBDOMAIN_NAME,
+        ("spec.serviceRef.port", f"{PORT_RANGE} or a port name", _named_port),
+    ),
+    **{kind: (_SUBDOMAIN_NAME, *_container_ports("spec.template.spec")) for kind in WORKLOAD_KINDS},
+}
+# Kinds whose objects the API server refuses without a name (or a generateName).
+NAMED_KINDS = frozenset(VALUES)
+
+
+def _value_problems(obj: dict[str, Any], kind: str) -> list[ShapeProblem]:
+    problems: list[ShapeProblem] = []
+    meta = obj.get("metadata")
+    if kind in NAMED_KINDS and (meta is None or isinstance(meta, dict)):
+        given = meta or {}
+        if given.get("name") is None and not given.get("generateName"):
+            holder = meta if meta is not None else obj
+            problems.append(ShapeProblem("metadata.name", "metadata.name is missing", holder))
+    for path, rule, ok in _COMMON_VALUES + VALUES.get(kind, ()):
+        for where, value, holder in _values_at(obj, path.split(".")):
+            if not ok(value):
+                problems.append(
+                    ShapeProblem(where, f"{where} must be {rule}, not {shown(value)}", holder)
+                )
+    return problems
+
+
 def shape_problems(obj: dict[str, Any]) -> list[ShapeProblem]:
-    """Fields of ``obj`` whose type is not the one Kubernetes requires and the checks read."""
-    rules = _COMMON_RULES + SHAPES.get(str(obj.get("kind", "")), ())
+    """Fields of ``obj`` whose type is not the one Kubernetes requires and the checks read,
+    and values the API server refuses (:data:`VALUES`): names, ports, a missing name."""
+    kind = str(obj.get("kind", ""))
+    rules = _COMMON_RULES + SHAPES.get(kind, ())
+    if kind.endswith("List"):
+        # A List whose items are a list has been unpacked; one that reaches here is broken.
+        rules += (("items", LIST),)
     problems: list[ShapeProblem] = []
     for path, expected in rules:
         for where, value, holder in _values_at(obj, path.split(".")):
@@ -525,7 +621,7 @@ def shape_problems(obj: dict[str, Any]) -> list[ShapeProblem]:
                         holder,
                     )
                 )
-    return problems
+    return problems + _value_problems(obj, kind)
 
 
 def label(obj: Mapping[str, Any]) -> str:
@@ -1104,10 +1200,85 @@ def _helm_hint(text: str, line: int) -> str:
     )
 
 
-def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
-    """Each document of ``text``, with the start line of each of its mappings (by the
-    mapping's ``id``). Raises :class:`YamlRefused` for anything that cannot be used."""
-    documents: list[tuple[Any, dict[int, int]]] = []
+@dataclass(frozen=True)
+class DuplicateKeys:
+    """Keys given more than once in one YAML mapping, which YAML forbids: PyYAML keeps the
+    last value without a word, kubectl refuses the file. ``line`` is where the first key
+    comes again, ``first_line`` where it was first given; ``objects_run_together`` when a
+    whole document repeats ``apiVersion`` or ``kind`` (two objects without ``---``)."""
+
+    line: int
+    keys: tuple[str, ...]
+    first_line: int
+    objects_run_together: bool
+
+    @property
+    def reason(self) -> str:
+        quoted = [f"`{cap(key, 60)}`" for key in self.keys[:3]]
+        if len(self.keys) > 3:
+            quoted.append(f"{len(self.keys) - 3} more")
+        if len(quoted) == 1:
+            what = f"the key {quoted[0]} is given twice in one mapping (first at line "
+        else:
+            listed = ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+            what = f"the keys {listed} are given twice in one mapping ({quoted[0]} first at line "
+        text = (
+            f"{what}{self.first_line}): YAML keeps only the last value, and kubectl refuses "
+            "the file"
+        )
+        if self.objects_run_together:
+            text += "; two objects run together: put a line `---` between them"
+        return text
+
+
+@dataclass
+class YamlDocument:
+    """One document: its value, the start line of each of its mappings (by ``id``), and
+    the keys it gives twice."""
+
+    obj: Any
+    lines: dict[int, int]
+    duplicates: list[DuplicateKeys] = field(default_factory=list)
+
+
+def _duplicate_keys(root: yaml.Node) -> list[DuplicateKeys]:
+    """Mappings of ``root`` that give a key twice, read from the nodes before they are
+    built (building merges ``<<`` keys in, which may rightly repeat a key)."""
+    found: list[DuplicateKeys] = []
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first: dict[tuple[str, str], int] = {}
+        again: dict[str, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            stack.extend((key_node, value_node))
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            line = key_node.start_mark.line + 1
+            ident = (key_node.tag, key_node.value)
+            if ident in first:
+                again.setdefault(str(key_node.value), (line, first[ident]))
+            else:
+                first[ident] = line
+        if again:
+            line, first_line = next(iter(again.values()))
+            together = node is root and bool({"apiVersion", "kind"} & set(again))
+            found.append(DuplicateKeys(line, tuple(again), first_line, together))
+    return sorted(found, key=lambda d: d.line)
+
+
+def read_yaml_documents(text: str) -> list[YamlDocument]:
+    """Each document of ``text``, with the lines of its mappings and the keys it gives
+    twice. Raises :class:`YamlRefused` for anything else that cannot be used."""
+    documents: list[YamlDocument] = []
     loader: numbers.BoundedLoader | None = None
     try:
         try:
@@ -1120,11 +1291,12 @@ def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
             node = loader.get_node()
             if node is None:
                 continue
+            duplicates = _duplicate_keys(node)
             obj = loader.construct_document(node)
             lines: dict[int, int] = {}
             _lines_of(node, obj, lines)
             lines.setdefault(id(obj), node.start_mark.line + 1)
-            documents.append((obj, lines))
+            documents.append(YamlDocument(obj, lines, duplicates))
     except yaml.YAMLError as exc:
         raise _refusal(exc, text) from exc
     except RecursionError as exc:
@@ -1134,6 +1306,18 @@ def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
         if loader is not None:
             loader.dispose()
     return documents
+
+
+def read_yaml(text: str) -> list[tuple[Any, dict[int, int]]]:
+    """Each document of ``text``, with the start line of each of its mappings (by the
+    mapping's ``id``). Raises :class:`YamlRefused` for anything that cannot be used, a key
+    given twice in one mapping included (:func:`read_yaml_documents` reports those)."""
+    documents = read_yaml_documents(text)
+    for document in documents:
+        if document.duplicates:
+            duplicate = document.duplicates[0]
+            raise YamlRefused(duplicate.line, duplicate.reason)
+    return [(d.obj, d.lines) for d in documents]
 
 
 def is_scenario(obj: object) -> bool:

@@ -531,3 +531,57 @@ def test_yaml_error_without_template_text_gets_no_helm_hint() -> None:
     code, out = run([str(FIXTURES / "invalid" / "unclosed-quote.yaml")])
     assert code == 2
     assert "Helm" not in out
+
+
+# ---- objects the API server would reject, and keys given twice ---------------------------
+
+
+def test_values_the_api_server_rejects_are_invalid_notes_at_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  type: NodePort\n  ports:\n  - port: 70000\n    nodePort: 1\n"
+        "---\napiVersion: v1\nkind: Service\n"
+        "metadata: {name: Bad_Name!, namespace: ../x}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {}\n"
+        "---\napiVersion: v1\nkind: List\nitems: hello\n"
+    )
+    code, out = run([str(path)], "json")
+    assert code == 2
+    notes = [
+        (n["line"], n["message"].split(";")[0], n["invalid"]) for n in json.loads(out)["notes"]
+    ]
+    assert [(line, message.split(" must be ")[0], invalid) for line, message, invalid in notes] == [
+        (7, "Service shop/web: spec.ports[0].port", True),
+        (7, "Service shop/web: spec.ports[0].nodePort", True),
+        (12, "Service ../x/Bad_Name!: metadata.namespace", True),
+        (12, "Service ../x/Bad_Name!: metadata.name", True),
+        (16, "Service (no name): metadata.name is missing", True),
+        (18, "List (no name): items", True),
+    ]
+
+
+def test_objects_run_together_are_an_invalid_note_and_the_other_documents_are_judged(
+    tmp_path: Path,
+) -> None:
+    service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: shop\n"
+    path = tmp_path / "together.yaml"
+    path.write_text(
+        service % "web"
+        + service % "api"
+        + "---\n"
+        + service % "out"
+        + f"  annotations: {{{IDLE_KEY}: '9999'}}\n"
+        + "spec: {type: LoadBalancer, ports: [{port: 80}]}\n"
+    )
+    code, out = run([str(path)], "json")
+    assert code == 2
+    data = json.loads(out)
+    assert [(n["line"], n["invalid"]) for n in data["notes"]] == [(6, True)]
+    assert data["notes"][0]["message"].startswith(
+        "the keys `apiVersion`, `kind` and `metadata` are given twice in one mapping "
+        "(`apiVersion` first at line 1): YAML keeps only the last value, and kubectl refuses "
+        "the file; two objects run together: put a line `---` between them"
+    )
+    assert {f["resource"] for f in data["findings"]} == {"service/shop/out"}
+    assert data["errors"] == []

@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks.kube import ref as kube_ref
-from checks.lint import LINT_CHECKS, YamlRefused, lint, lint_documents, read_yaml, shape_problems
+from checks.lint import (
+    LINT_CHECKS,
+    YamlRefused,
+    lint,
+    lint_documents,
+    read_yaml,
+    read_yaml_documents,
+    shape_problems,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "sandbox" / "scenarios").glob("*.yaml"))
@@ -300,6 +308,124 @@ def test_shape_problems_name_the_field_and_what_it_holds(
     assert [p.message for p in shape_problems(obj)] == messages
 
 
+def _named(kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, **fields}
+
+
+def _deployment_with_port(port: int) -> dict[str, Any]:
+    container = {"name": "web", "image": "nginx", "ports": [{"containerPort": port}]}
+    return _named("Deployment", "web", spec={"template": {"spec": {"containers": [container]}}})
+
+
+@pytest.mark.parametrize(
+    ("obj", "messages"),
+    [
+        (
+            _service(ports=[{"port": 70000}]),
+            ["spec.ports[0].port must be a port number 1-65535, not 70000"],
+        ),
+        (
+            _service(type="NodePort", ports=[{"port": 80, "nodePort": 1}]),
+            [
+                "spec.ports[0].nodePort must be a node port 30000-32767 (the range EKS "
+                "allocates them from), not 1"
+            ],
+        ),
+        (
+            _service(ports=[{"port": 80, "targetPort": 0}]),
+            ["spec.ports[0].targetPort must be a port number 1-65535 or a port name, not 0"],
+        ),
+        (
+            _named("Service", "Bad_Name!"),
+            [
+                "metadata.name must be a DNS label (at most 63 lowercase letters, digits or "
+                "'-', starting with a letter and ending with a letter or digit), not 'Bad_Name!'"
+            ],
+        ),
+        (
+            {**_service(), "metadata": {"name": "web", "namespace": "../x"}},
+            [
+                "metadata.namespace must be a DNS label (at most 63 lowercase letters, digits "
+                "or '-', starting and ending with a letter or digit), not '../x'"
+            ],
+        ),
+        ({**_service(), "metadata": {}}, ["metadata.name is missing"]),
+        ({**_service(), "metadata": {"name": None}}, ["metadata.name is missing"]),
+        ({"apiVersion": "v1", "kind": "Pod"}, ["metadata.name is missing"]),
+        (
+            _named("ConfigMap", "a_b"),
+            [
+                "metadata.name must be a DNS subdomain (at most 253 lowercase letters, digits, "
+                "'-' or '.', each part between dots starting and ending with a letter or "
+                "digit), not 'a_b'"
+            ],
+        ),
+        (
+            _named("Namespace", "web.shop"),
+            [
+                "metadata.name must be a DNS label (at most 63 lowercase letters, digits or "
+                "'-', starting and ending with a letter or digit), not 'web.shop'"
+            ],
+        ),
+        (
+            _deployment_with_port(0),
+            [
+                "spec.template.spec.containers[0].ports[0].containerPort must be a port number "
+                "1-65535, not 0"
+            ],
+        ),
+        (
+            _named(
+                "Ingress",
+                "web",
+                spec={"defaultBackend": {"service": {"name": "web", "port": {"number": 0}}}},
+            ),
+            ["spec.defaultBackend.service.port.number must be a port number 1-65535, not 0"],
+        ),
+        (
+            {"apiVersion": "v1", "kind": "List", "items": "hello"},
+            ["items must be a list, not 'hello'"],
+        ),
+    ],
+    ids=[
+        "port",
+        "node-port",
+        "target-port",
+        "service-name",
+        "namespace",
+        "no-name",
+        "null-name",
+        "no-metadata",
+        "configmap-name",
+        "namespace-name",
+        "container-port",
+        "ingress-port",
+        "list-items",
+    ],
+)
+def test_values_the_api_server_refuses_are_shape_problems(
+    obj: dict[str, Any], messages: list[str]
+) -> None:
+    assert [p.message for p in shape_problems(obj)] == messages
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        _service(type="NodePort", ports=[{"port": 80, "nodePort": 30080, "targetPort": "http"}]),
+        _service(ports=[{"port": 65535, "nodePort": 0, "targetPort": 8080}]),
+        {**_service(), "metadata": {"generateName": "web-", "namespace": "shop"}},
+        _named("ConfigMap", "kube-root-ca.crt"),
+        _named("Node", "ip-10-0-1-20.ec2.internal"),
+        _named("ClusterRole", "system:controller:web"),
+        _named("Namespace", "shop"),
+    ],
+    ids=["node-port", "port-range", "generate-name", "dots", "node", "other-kind", "namespace"],
+)
+def test_values_the_api_server_takes_are_no_shape_problems(obj: dict[str, Any]) -> None:
+    assert shape_problems(obj) == []
+
+
 def test_well_formed_objects_have_no_shape_problems() -> None:
     objects = [o for p in SCENARIOS for o in yaml.safe_load(p.read_text())["cluster"]]
     objects += [d for name in FIXTURE_FILES for _, _, d in fixture_docs(name)]
@@ -382,6 +508,27 @@ def test_read_yaml_refuses_with_line_and_reason(text: str, line: int, reason: st
         read_yaml(text)
     assert caught.value.line == line
     assert caught.value.reason.startswith(reason)
+
+
+def test_read_yaml_refuses_a_key_given_twice_and_names_both_lines() -> None:
+    text = "apiVersion: v1\nkind: Service\napiVersion: v1\nkind: Pod\n"
+    with pytest.raises(YamlRefused) as caught:
+        read_yaml(text)
+    assert caught.value.line == 3
+    assert caught.value.reason == (
+        "the keys `apiVersion` and `kind` are given twice in one mapping (`apiVersion` first at "
+        "line 1): YAML keeps only the last value, and kubectl refuses the file; two objects run "
+        "together: put a line `---` between them"
+    )
+
+
+def test_read_yaml_documents_reports_keys_given_twice_and_allows_merged_ones() -> None:
+    text = "base: &b {x: 1, y: 2}\nmerged:\n  <<: *b\n  x: 3\n---\ndata:\n  a: 1\n  b: 2\n  a: 3\n"
+    merged, repeated = read_yaml_documents(text)
+    assert merged.duplicates == [] and merged.obj["merged"] == {"x": 3, "y": 2}
+    (duplicate,) = repeated.duplicates
+    assert (duplicate.line, duplicate.keys, duplicate.first_line) == (9, ("a",), 7)
+    assert not duplicate.objects_run_together
 
 
 def test_read_yaml_accepts_the_limits_themselves() -> None:

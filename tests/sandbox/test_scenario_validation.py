@@ -325,6 +325,17 @@ def test_scenario_without_cluster_is_refused(tmp_path: Path, text: str, message:
     assert _refusal(path).startswith(message.format(path=path))
 
 
+def test_scenario_that_gives_a_key_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    text = BASE.read_text(encoding="utf-8")
+    path.write_text(text + "cluster_name: first\ncluster_name: second\n", encoding="utf-8")
+    lines = text.count("\n")
+    assert _refusal(path).startswith(
+        f"{path}:{lines + 2}: the key `cluster_name` is given twice in one mapping (first at "
+        f"line {lines + 1}): YAML keeps only the last value"
+    )
+
+
 def test_latin1_fixture_is_refused() -> None:
     assert "is not UTF-8 text" in _refusal(BROKEN / "latin1.yaml")
 
