@@ -39,6 +39,17 @@ def detect(
     facts = view(container, pod, configmaps)
     for detector in _DETECTORS:
         found = detector(facts)
+        if found is not None and facts.unread and found.origin.kind in ("default", "none"):
+            # A value the ConfigMap might set stands in for one that was not read: say so.
+            return ServerKeepAlive(
+                server=found.server,
+                container=facts.name,
+                reuses_connections=True,
+                idle_timeout_s=None,
+                source=f"{', '.join(facts.unread)} not read",
+                assumed_default=False,
+                note=f"its settings may be in {', '.join(facts.unread)}, which could not be read",
+            )
         if found is not None:
             logger.debug(
                 "container %s: %s, idle %s (%s)",

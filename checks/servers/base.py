@@ -112,6 +112,9 @@ class ContainerView:
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     working_dir: str = ""  # the container's workingDir; "" when the image's WORKDIR applies
+    # ConfigMaps the container mounts or reads variables from that were not read (refused,
+    # or missing): "ConfigMap NS/NAME at PATH" or "ConfigMap NS/NAME (environment)".
+    unread: tuple[str, ...] = ()
 
     @property
     def image_repository(self) -> str:
@@ -289,7 +292,26 @@ def view(
         command=tuple(command),
         args=tuple(args),
         working_dir=str(container.get("workingDir") or ""),
+        unread=_unread_configmaps(container, pod, configmaps),
     )
+
+
+def _unread_configmaps(
+    container: dict[str, Any], pod: dict[str, Any], configmaps: dict[str, dict[str, Any]]
+) -> tuple[str, ...]:
+    namespace = str(_mapping(pod.get("metadata")).get("namespace", ""))
+    volumes = {str(v.get("name")): v for v in _mappings(_mapping(pod.get("spec")).get("volumes"))}
+    unread: list[str] = []
+    for mount in _mappings(container.get("volumeMounts")):
+        for source in _configmap_sources(volumes.get(str(mount.get("name"))) or {}):
+            name = str(source.get("name", ""))
+            if name not in configmaps and not source.get("optional"):
+                unread.append(f"ConfigMap {namespace}/{name} at {mount.get('mountPath', '')}")
+    for source in _mappings(container.get("envFrom")):
+        name = str(_mapping(source.get("configMapRef")).get("name", ""))
+        if name and name not in configmaps:
+            unread.append(f"ConfigMap {namespace}/{name} (environment)")
+    return tuple(unread)
 
 
 @dataclass(frozen=True)

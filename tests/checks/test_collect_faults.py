@@ -227,3 +227,13 @@ def test_exec_refused_for_another_reason_shows_the_api_servers_message() -> None
         '{"kind": "Status", "message": "pods \\"web-1\\" not found", "code": 404}'
     )
     assert _exec_failure("web", 0, reason) == 'exec failed with HTTP 404: pods "web-1" not found'
+
+
+def test_configmaps_that_cannot_be_listed_leave_a_mounted_server_config_unknown() -> None:
+    with World(load(BUNDLED_DIR / "s2-clb-nginx-keepalive-30s.yaml")) as running:
+        assert running.kube is not None and running.connection is not None
+        running.kube.forbid("list", "configmaps", "web")
+        report = build_report(collect("web", "frontend", running.connection))
+    status, evidence = _finding(report, "APP_KEEPALIVE_BELOW_IDLE_TIMEOUT")
+    assert status is Status.UNKNOWN
+    assert "could not be read" in evidence

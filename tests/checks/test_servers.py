@@ -188,6 +188,15 @@ def test_gunicorn_config_flag_in_cmd_args_environment() -> None:
     assert found.idle_timeout_s == 30.0
 
 
+def test_a_default_that_an_unread_configmap_might_override_is_unknown() -> None:
+    mounted = {"configmap": "site-conf", "path": "/etc/nginx/conf.d"}
+    found = _detect(image="nginx:1.27", mounts=[mounted])
+    assert (found.server, found.idle_timeout_s) == ("nginx", None)
+    assert "ConfigMap web/site-conf at /etc/nginx/conf.d" in found.note
+    read = _detect(image="nginx:1.27", mounts=[mounted], files={"site-conf": {"x.conf": ""}})
+    assert read.idle_timeout_s is not None
+
+
 def test_gunicorn_config_file_not_visible_is_unknown() -> None:
     found = _detect(command=["gunicorn", "-c", "/app/gunicorn.conf.py", "app:app"])
     assert found.server == "gunicorn"
