@@ -69,13 +69,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
             if name != "keepalivetimeout" or len(parts) < 2:
                 continue
             value = _seconds(parts[1])
-            origin = Origin(
-                kind="file",
-                path=config.path,
-                line=number,
-                configmap=config.configmap,
-                key=config.key,
-            )
+            origin = config.origin(number)
             source = f"KeepAliveTimeout {parts[1]}, {config.describe(number)}"
             if value is None:
                 return ServerKeepAlive(

@@ -63,6 +63,12 @@ class MountedFile:
         where = f"{self.path} line {line}" if line else self.path
         return f"{where}, ConfigMap {self.configmap}"
 
+    def origin(self, line: int = 0) -> Origin:
+        """Where a value read at ``line`` of this file comes from, to patch it there."""
+        return Origin(
+            kind="file", path=self.path, line=line, configmap=self.configmap, key=self.key
+        )
+
 
 @dataclass(frozen=True)
 class Word:
@@ -237,19 +243,27 @@ def _configmap_sources(volume: dict[str, Any]) -> list[dict[str, Any]]:
     return [s["configMap"] for s in sources if isinstance(s.get("configMap"), dict)]
 
 
+def _configmap_mounts(
+    container: dict[str, Any], pod: dict[str, Any]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each volume mount of ``container`` with the ConfigMap sources of its volume."""
+    volumes = {str(v.get("name")): v for v in _mappings(_mapping(pod.get("spec")).get("volumes"))}
+    return [
+        (mount, _configmap_sources(volumes[str(mount.get("name"))]))
+        for mount in _mappings(container.get("volumeMounts"))
+        if str(mount.get("name")) in volumes
+    ]
+
+
 def _mounted_files(
     container: dict[str, Any], pod: dict[str, Any], configmaps: dict[str, dict[str, Any]]
 ) -> tuple[MountedFile, ...]:
     namespace = str(_mapping(pod.get("metadata")).get("namespace", ""))
-    volumes = {str(v.get("name")): v for v in _mappings(_mapping(pod.get("spec")).get("volumes"))}
     files: list[MountedFile] = []
-    for mount in _mappings(container.get("volumeMounts")):
-        volume = volumes.get(str(mount.get("name")))
-        if volume is None:
-            continue
+    for mount, sources in _configmap_mounts(container, pod):
         mount_path = str(mount.get("mountPath", ""))
         sub_path = str(mount.get("subPath", ""))
-        for source in _configmap_sources(volume):
+        for source in sources:
             cm_name = str(source.get("name", ""))
             data = _configmap_data(configmaps, cm_name)
             if not isinstance(source.get("items") or [], list):
@@ -300,10 +314,9 @@ def _unread_configmaps(
     container: dict[str, Any], pod: dict[str, Any], configmaps: dict[str, dict[str, Any]]
 ) -> tuple[str, ...]:
     namespace = str(_mapping(pod.get("metadata")).get("namespace", ""))
-    volumes = {str(v.get("name")): v for v in _mappings(_mapping(pod.get("spec")).get("volumes"))}
     unread: list[str] = []
-    for mount in _mappings(container.get("volumeMounts")):
-        for source in _configmap_sources(volumes.get(str(mount.get("name"))) or {}):
+    for mount, sources in _configmap_mounts(container, pod):
+        for source in sources:
             name = str(source.get("name", ""))
             if name not in configmaps and not source.get("optional"):
                 unread.append(f"ConfigMap {namespace}/{name} at {mount.get('mountPath', '')}")

@@ -83,7 +83,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
         text, where, origin = inline.value, "--config-yaml", Origin(kind="argv")
     elif config is not None:
         text, where = config.text, config.describe()
-        origin = Origin(kind="file", path=config.path, configmap=config.configmap, key=config.key)
+        origin = config.origin()
     else:
         shown = (
             f"config {path_hit.value}, not mounted from a ConfigMap"

@@ -141,13 +141,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
             source=f"keepalive = {match.group(1)}, {config.describe(line)}",
             assumed_default=False,
             note=note,
-            origin=Origin(
-                kind="file",
-                path=config.path,
-                line=line,
-                configmap=config.configmap,
-                key=config.key,
-            ),
+            origin=config.origin(line),
         )
     if config_hidden:
         return ServerKeepAlive(

@@ -145,13 +145,7 @@ def _from_directive(directive: Directive, config: MountedFile) -> _Value:
         seconds=parse_time(directive.args[0]) if directive.args else None,
         raw=raw,
         source=f"keepalive_timeout {raw}, {config.describe(directive.line)}",
-        origin=Origin(
-            kind="file",
-            path=config.path,
-            line=directive.line,
-            configmap=config.configmap,
-            key=config.key,
-        ),
+        origin=config.origin(directive.line),
     )
 
 

@@ -64,13 +64,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
             idle_timeout_s=parse_seconds(match.group(1)),
             source=f"persistent_timeout {match.group(1)}, {config.describe(line)}",
             assumed_default=False,
-            origin=Origin(
-                kind="file",
-                path=config.path,
-                line=line,
-                configmap=config.configmap,
-                key=config.key,
-            ),
+            origin=config.origin(line),
         )
     if ENV in view.env:
         return ServerKeepAlive(

@@ -43,7 +43,7 @@ def detect(view: ContainerView) -> ServerKeepAlive | None:
             assumed_default=True,
             origin=Origin(kind="default"),
         )
-    origin = Origin(kind="file", path=config.path, configmap=config.configmap, key=config.key)
+    origin = config.origin()
     try:
         root = ET.fromstring(config.text)
     except ET.ParseError as exc:
