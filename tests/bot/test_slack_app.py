@@ -312,11 +312,12 @@ def test_burst_of_commands_is_acknowledged_at_once_while_checks_block(
         gate.set()
 
     assert sorted(r.status for r in results.values()) == [200] * 16
-    assert max(r.elapsed_s for r in results.values()) < 1
+    # Slack waits 3 s; starved acknowledgements took all of it. Headroom for a busy machine.
+    assert max(r.elapsed_s for r in results.values()) < 2
     assert {r.json()["text"] for r in results.values()} == {
         ":hourglass_flowing_sand: Checking `shop/web`…"
     }
-    assert (late.status, late.elapsed_s < 1) == (200, True)
+    assert (late.status, late.elapsed_s < 2) == (200, True)
     assert "/eks504 check NAMESPACE/SERVICE" in late.json()["text"]
     fake.wait_for_posts(16 * 4, timeout=10)
     assert len(checker.calls) == 16
